@@ -1,0 +1,1 @@
+"""The load generator's parts; `harness.simulator` is the public entry point."""

@@ -1,0 +1,82 @@
+"""What one simulation sends, and how: the load generator's single settings object."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, field
+
+ENDPOINT_PATHS = {"single": "/register_event", "batch": "/events"}
+
+
+def new_run_id() -> str:
+    """A short random id: event ids are `<run_id>-<seq>`, unique across runs sharing one topic."""
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    url: str
+    events: int = 10_000
+    # Closed loop: this many coroutines, each sending its next request when the last one answered.
+    threads: int = 200
+    # Events per second; when set the run is open loop (requests leave on a fixed schedule).
+    rate: float | None = None
+    endpoint: str = "single"
+    events_per_request: int = 500
+    run_id: str = field(default_factory=new_run_id)
+    timeout_s: float = 30.0
+    api_key: str | None = None
+    # Open loop only: the cap on requests in flight (each holds one connection). When it bites,
+    # later requests leave late; that shows as send_delay and is counted in cap_waits.
+    max_in_flight: int = 2048
+    # Seeds the choice of event names and user ids (reproducible payloads).
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.endpoint not in ENDPOINT_PATHS:
+            known = sorted(ENDPOINT_PATHS)
+            raise ValueError(f"endpoint must be one of {known}, not {self.endpoint!r}")
+        if self.events < 1:
+            raise ValueError("events must be >= 1")
+        if self.threads < 1:
+            raise ValueError("threads must be >= 1")
+        if self.events_per_request < 1:
+            raise ValueError("events_per_request must be >= 1")
+        if self.rate is not None and not self.rate > 0:
+            raise ValueError("rate must be > 0 events/s (or None for a closed loop)")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        if self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None
+
+    @property
+    def batch_size(self) -> int:
+        """Events carried by one request."""
+        return self.events_per_request if self.endpoint == "batch" else 1
+
+    @property
+    def requests(self) -> int:
+        return math.ceil(self.events / self.batch_size)
+
+    @property
+    def rate_requests(self) -> float | None:
+        """Requests per second in open loop: `rate` counts events."""
+        return None if self.rate is None else self.rate / self.batch_size
+
+    @property
+    def target_url(self) -> str:
+        return self.url.rstrip("/") + ENDPOINT_PATHS[self.endpoint]
+
+    def request_events(self, request_id: int) -> range:
+        """The event sequence numbers carried by request `request_id`."""
+        first = request_id * self.batch_size
+        return range(first, min(first + self.batch_size, self.events))
+
+    def pool_size(self) -> int:
+        """Connections to keep: one per concurrent request."""
+        return self.max_in_flight if self.open_loop else min(self.threads, self.requests)

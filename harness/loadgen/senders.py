@@ -1,0 +1,119 @@
+"""The asyncio senders: a closed loop of N coroutines, or an open loop on a fixed schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+
+import aiohttp
+
+from harness.loadgen.clock import Clock
+from harness.loadgen.config import SimulatorConfig
+from harness.loadgen.payload import BodyFactory, render
+from harness.loadgen.records import RequestLog
+from harness.loadgen.responses import batch_outcomes
+
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+
+
+class Sender:
+    """Sends requests by id over one keep-alive session and records each in the RequestLog."""
+
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        session: aiohttp.ClientSession,
+        clock: Clock,
+        log: RequestLog,
+    ) -> None:
+        self.config = config
+        self.session = session
+        self.clock = clock
+        self.log = log
+        self.bodies = BodyFactory(config)
+        self.headers = {"Content-Type": "application/json"}
+        if config.api_key:
+            self.headers["X-API-Key"] = config.api_key
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def send(self, request_id: int, scheduled: float = math.nan) -> None:
+        template = self.bodies.template(request_id)
+        sent = self.clock.now()
+        body = render(template, self.clock.epoch(sent))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        outcomes = None
+        try:
+            async with self.session.post(
+                self.config.target_url, data=body, headers=self.headers
+            ) as resp:
+                payload = await resp.read()
+                status, error = resp.status, "" if resp.status < 400 else _http_error(payload)
+        except TRANSPORT_ERRORS as exc:
+            status, error = 0, f"{type(exc).__name__}: {exc}".rstrip(": ")
+        finally:
+            self.in_flight -= 1
+        done = self.clock.now()
+        if self.config.endpoint == "batch" and 200 <= status < 300:
+            ids = [f"{self.config.run_id}-{seq}" for seq in self.config.request_events(request_id)]
+            outcomes = batch_outcomes(payload, ids)
+        self.log.record(request_id, scheduled, sent, done, status, error, outcomes)
+
+
+def _http_error(payload: bytes, limit: int = 200) -> str:
+    """The answer's body, shortened: APIs say what was wrong in it."""
+    return payload[:limit].decode("utf-8", "replace")
+
+
+def new_session(config: SimulatorConfig) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=config.pool_size(), limit_per_host=0, ttl_dns_cache=None)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=config.timeout_s),
+        skip_auto_headers=("User-Agent",),
+        auto_decompress=False,
+    )
+
+
+async def closed_loop(sender: Sender) -> None:
+    """N coroutines claim request ids in order; each sends its next when the last one answered."""
+    ids = itertools.count()
+    n = sender.config.requests
+
+    async def worker() -> None:
+        while (request_id := next(ids)) < n:
+            await sender.send(request_id)
+
+    await asyncio.gather(*(worker() for _ in range(min(sender.config.threads, n))))
+
+
+async def open_loop(sender: Sender, start: float) -> int:
+    """Request i leaves at start + i/rate, whatever is still outstanding, up to the in-flight cap.
+
+    Returns how many requests had to wait for the cap (they left late: their send_delay shows it).
+    """
+    cfg = sender.config
+    interval = 1.0 / cfg.rate_requests
+    slots = asyncio.Semaphore(cfg.max_in_flight)
+    cap_waits = 0
+    tasks: set[asyncio.Task] = set()
+
+    def finished(task: asyncio.Task) -> None:
+        tasks.discard(task)
+        slots.release()
+
+    for request_id in range(cfg.requests):
+        due = start + request_id * interval
+        # Always yield, even when behind: answers must be read while the schedule catches up.
+        await asyncio.sleep(max(0.0, due - sender.clock.now()))
+        if slots.locked():
+            cap_waits += 1
+        await slots.acquire()
+        task = asyncio.create_task(sender.send(request_id, due))
+        tasks.add(task)
+        task.add_done_callback(finished)
+    if tasks:
+        await asyncio.gather(*tasks)
+    return cap_waits

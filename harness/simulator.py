@@ -1,0 +1,186 @@
+"""The load simulator: sends `events` events to the API, closed or open loop, and records each one.
+
+    simulate(SimulatorConfig(url="http://127.0.0.1:5000", events=10_000, threads=200), out_dir)
+
+Closed loop (default): `threads` coroutines, each sending its next request when the previous one
+answered. Open loop (`rate` events/s): request i is due at start + i/requests_per_s and leaves then
+even if earlier ones are outstanding; its latency counts from the due time, so queueing in the
+system under test is not hidden (coordinated omission, as wrk2 and the OpenMessaging Benchmark
+avoid it). Per-event records go to `client_records.parquet` (see docs/ARCHITECTURE.md).
+
+Manual use: python -m harness.simulator --url http://127.0.0.1:5000 --events 10000 --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from harness.loadgen.clock import Clock
+from harness.loadgen.config import ENDPOINT_PATHS, SimulatorConfig, new_run_id
+from harness.loadgen.records import RequestLog, write_records
+from harness.loadgen.result import SimulationResult, event_counts, latency_summary
+from harness.loadgen.senders import Sender, closed_loop, new_session, open_loop
+
+__all__ = ["SimulatorConfig", "SimulationResult", "simulate", "measure_ceiling", "main"]
+
+
+async def _show_progress(bar: tqdm, log: RequestLog, every_s: float = 0.1) -> None:
+    """Moves the bar from the log's counter: cheaper than a bar update per request."""
+    shown = 0
+    while True:
+        await asyncio.sleep(every_s)
+        bar.update(log.events_done - shown)
+        shown = log.events_done
+
+
+async def _run(config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm) -> tuple:
+    async with new_session(config) as session:
+        sender = Sender(config, session, clock, log)
+        ticker = asyncio.create_task(_show_progress(bar, log))
+        start = clock.now()
+        cap_waits = 0
+        try:
+            if config.open_loop:
+                cap_waits = await open_loop(sender, start)
+            else:
+                await closed_loop(sender)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        end = clock.now()
+    bar.update(log.events_done - bar.n)
+    return start, end, cap_waits, sender.max_in_flight
+
+
+def _send_rate(config: SimulatorConfig, log: RequestLog, start: float) -> float:
+    """Events/s at which requests left: n requests span n-1 intervals of the schedule."""
+    span = float(np.nanmax(log.sent)) - start
+    return (config.requests - 1) * config.batch_size / span if span > 0 else float("nan")
+
+
+def _summarise(config, log, frame, start, end, cap_waits, max_in_flight, path) -> SimulationResult:
+    duration = end - start
+    answered = log.answered()
+    origin = log.scheduled if config.open_loop else log.sent
+    return SimulationResult(
+        run_id=config.run_id,
+        mode="open" if config.open_loop else "closed",
+        endpoint=config.endpoint,
+        requests=config.requests,
+        **event_counts(frame),
+        requests_failed=int((~answered).sum()),
+        duration_s=duration,
+        achieved_eps=config.events / duration,
+        achieved_rps=config.requests / duration,
+        target_eps=config.rate,
+        target_rps=config.rate_requests,
+        send_rate_eps=_send_rate(config, log, start),
+        latency_ms=latency_summary((log.done - origin)[answered]),
+        response_ms=latency_summary((log.done - log.sent)[answered]),
+        send_delay_ms=latency_summary(log.sent - log.scheduled) if config.open_loop else None,
+        cap_waits=cap_waits,
+        max_in_flight=max_in_flight,
+        records_path=path,
+    )
+
+
+def simulate(
+    config: SimulatorConfig, out_dir: Path | None, progress: bool = True
+) -> SimulationResult:
+    """Runs one simulation; writes out_dir/client_records.parquet (unless out_dir is None).
+
+    Prints the closing line (`Finished in X seconds (...)`) to stdout when `progress` is on.
+    """
+    clock = Clock()
+    log = RequestLog(config)
+    with tqdm(total=config.events, unit="ev", file=sys.stderr, disable=not progress) as bar:
+        start, end, cap_waits, max_in_flight = asyncio.run(_run(config, clock, log, bar))
+    frame = log.events_frame(clock)
+    path = write_records(frame, Path(out_dir)) if out_dir is not None else None
+    result = _summarise(config, log, frame, start, end, cap_waits, max_in_flight, path)
+    if progress:
+        print(result.closing_line(), flush=True)
+    return result
+
+
+def measure_ceiling(
+    url: str,
+    threads: int = 200,
+    endpoint: str = "single",
+    events_per_request: int = 500,
+    events: int = 20_000,
+    repeats: int = 3,
+    api_key: str | None = None,
+) -> float:
+    """The client's own ceiling in requests/s: the median of `repeats` closed-loop runs against a
+    no-op endpoint (the API with `--delivery noop`). Compare a run with it via
+    `SimulationResult.with_ceiling`."""
+    rates = []
+    for _ in range(repeats):
+        config = SimulatorConfig(
+            url=url,
+            events=events,
+            threads=threads,
+            endpoint=endpoint,
+            events_per_request=events_per_request,
+            api_key=api_key,
+        )
+        rates.append(simulate(config, out_dir=None, progress=False).achieved_rps)
+    return statistics.median(rates)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m harness.simulator", description="Sends events to the API; records each."
+    )
+    p.add_argument("--url", required=True, help="the API's base URL, e.g. http://127.0.0.1:5000")
+    p.add_argument("--events", type=int, default=10_000)
+    p.add_argument("--threads", type=int, default=200, help="closed-loop concurrency")
+    p.add_argument("--rate", type=float, default=None, help="events/s: open loop when set")
+    p.add_argument("--endpoint", choices=sorted(ENDPOINT_PATHS), default="single")
+    p.add_argument("--events-per-request", type=int, default=500)
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
+    p.add_argument("--api-key", default=None)
+    p.add_argument("--max-in-flight", type=int, default=2048, help="open-loop cap")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True, help="directory for client_records.parquet")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = SimulatorConfig(
+        url=args.url,
+        events=args.events,
+        threads=args.threads,
+        rate=args.rate,
+        endpoint=args.endpoint,
+        events_per_request=args.events_per_request,
+        run_id=args.run_id or new_run_id(),
+        timeout_s=args.timeout,
+        api_key=args.api_key,
+        max_in_flight=args.max_in_flight,
+        seed=args.seed,
+    )
+    result = simulate(config, args.out, progress=not args.no_progress)
+    if args.no_progress:
+        print(result.closing_line())
+    (args.out / "simulation.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

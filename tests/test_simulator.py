@@ -1,0 +1,393 @@
+"""The simulator against real local HTTP servers (aiohttp, in a thread of their own, free ports)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from aiohttp import web
+
+from harness.loadgen.records import COLUMNS
+from harness.ports import free_port
+from harness.simulator import SimulatorConfig, main, measure_ceiling, simulate
+
+BatchAnswer = Callable[[list], tuple[int, dict]]
+
+
+def all_accepted(events: list) -> tuple[int, dict]:
+    results = [
+        {"index": i, "event_id": e["event_id"], "status": "accepted"} for i, e in enumerate(events)
+    ]
+    return 200, {"accepted": len(events), "rejected": 0, "results": results}
+
+
+class LoopThread:
+    """An asyncio loop running in a daemon thread, for servers the test talks to."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 10.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class RecordingServer:
+    """A tiny API: records every body and header, counts requests in flight, answers as told."""
+
+    def __init__(
+        self,
+        delay_s: float = 0.0,
+        serial: bool = False,
+        status: int = 200,
+        batch_answer: BatchAnswer = all_accepted,
+    ) -> None:
+        self.delay_s = delay_s
+        self.serial = serial
+        self.status = status
+        self.batch_answer = batch_answer
+        self.bodies: list = []
+        self.headers: list[dict] = []
+        self.received_at: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def _serve(self, request: web.Request) -> object:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.serial:
+                async with self._lock:
+                    await asyncio.sleep(self.delay_s)
+            elif self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            doc = orjson.loads(await request.read())
+            self.bodies.append(doc)
+            self.headers.append(dict(request.headers))
+            self.received_at.append(asyncio.get_running_loop().time())
+            return doc
+        finally:
+            self.in_flight -= 1
+
+    async def single(self, request: web.Request) -> web.Response:
+        await self._serve(request)
+        return web.json_response({"status": "ok"}, status=self.status)
+
+    async def batch(self, request: web.Request) -> web.Response:
+        events = await self._serve(request)
+        if self.status != 200:
+            return web.json_response({"error": "told to fail"}, status=self.status)
+        status, answer = self.batch_answer(events)
+        return web.json_response(answer, status=status)
+
+    async def start(self) -> None:
+        self._lock = asyncio.Lock()
+        app = web.Application()
+        app.router.add_post("/register_event", self.single)
+        app.router.add_post("/events", self.batch)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, backlog=1024).start()
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+@pytest.fixture
+def loop_thread():
+    lt = LoopThread()
+    yield lt
+    lt.close()
+
+
+@pytest.fixture
+def serve(loop_thread):
+    """serve(**behaviour) -> a started RecordingServer, stopped after the test."""
+    servers = []
+
+    def start(**kwargs) -> RecordingServer:
+        server = RecordingServer(**kwargs)
+        loop_thread.run(server.start())
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        loop_thread.run(server.stop())
+
+
+def read_records(tmp_path) -> pd.DataFrame:
+    return pd.read_parquet(tmp_path / "client_records.parquet")
+
+
+def test_closed_loop_sends_every_event_once(serve, tmp_path):
+    server = serve()
+    cfg = SimulatorConfig(url=server.url, events=500, threads=20, run_id="r1", seed=7)
+    result = simulate(cfg, tmp_path, progress=False)
+
+    ids = [body["event_id"] for body in server.bodies]
+    assert sorted(ids) == sorted(f"r1-{i}" for i in range(500))
+    assert (result.sent, result.accepted, result.rejected, result.failed) == (500, 500, 0, 0)
+    body = server.bodies[0]
+    assert set(body) == {"event", "user_id", "event_id", "sent_at"}
+    assert body["event"] in {"signup", "login", "purchase", "logout", "page_view", "add_to_cart"}
+    assert isinstance(body["user_id"], int)
+    records = read_records(tmp_path)
+    assert records["event_id"].tolist() == [f"r1-{i}" for i in range(500)]
+    assert records["accepted"].all() and (records["status"] == 200).all()
+    assert records["scheduled_at"].isna().all()
+
+
+def test_sent_at_in_body_matches_the_record(serve, tmp_path):
+    server = serve()
+    simulate(SimulatorConfig(url=server.url, events=50, threads=5), tmp_path, progress=False)
+    records = read_records(tmp_path).set_index("event_id")
+    for body in server.bodies:
+        assert body["sent_at"] == pytest.approx(records.loc[body["event_id"], "sent_at"], abs=1e-6)
+    # Epoch seconds, as the server's time.time(): close to now, not a perf_counter value.
+    assert abs(records["sent_at"].iloc[0] - pd.Timestamp.now().timestamp()) < 60
+    assert (records["done_at"] >= records["sent_at"]).all()
+
+
+def test_concurrency_limit_is_the_thread_count(serve, tmp_path):
+    server = serve(delay_s=0.02)
+    result = simulate(SimulatorConfig(url=server.url, events=120, threads=6), None, progress=False)
+    assert server.max_in_flight == 6
+    assert result.max_in_flight == 6
+    assert result.sent == 120
+
+
+def test_single_sender_never_overlaps(serve):
+    server = serve(delay_s=0.005)
+    simulate(SimulatorConfig(url=server.url, events=30, threads=1), None, progress=False)
+    assert server.max_in_flight == 1
+    assert len(server.bodies) == 30
+
+
+def test_api_key_header_is_sent(serve):
+    server = serve()
+    simulate(SimulatorConfig(url=server.url, events=3, api_key="s3cret"), None, progress=False)
+    assert all(h.get("X-API-Key") == "s3cret" for h in server.headers)
+    assert all(h.get("Content-Type") == "application/json" for h in server.headers)
+
+
+def reject_odd_users(events: list) -> tuple[int, dict]:
+    results = []
+    for i, e in enumerate(events):
+        ok = e["user_id"] % 2 == 0
+        entry = {"index": i, "event_id": e["event_id"], "status": "accepted" if ok else "rejected"}
+        if not ok:
+            entry["error"] = "odd user"
+        results.append(entry)
+    return 207, {"results": results}
+
+
+def test_batch_groups_events_and_reads_per_event_results(serve, tmp_path):
+    server = serve(batch_answer=reject_odd_users)
+    cfg = SimulatorConfig(
+        url=server.url, events=1050, endpoint="batch", events_per_request=100, run_id="b", threads=4
+    )
+    result = simulate(cfg, tmp_path, progress=False)
+
+    assert sorted(len(body) for body in server.bodies) == [50] + [100] * 10
+    sent = {e["event_id"]: e for body in server.bodies for e in body}
+    assert sorted(sent) == sorted(f"b-{i}" for i in range(1050))
+    for body in server.bodies:  # one request, one sent_at for all its events
+        assert len({e["sent_at"] for e in body}) == 1
+
+    records = read_records(tmp_path).set_index("event_id")
+    expected = pd.Series({eid: e["user_id"] % 2 == 0 for eid, e in sent.items()})
+    assert (records["accepted"] == expected.reindex(records.index)).all()
+    assert (records.loc[~records["accepted"], "error"] == "odd user").all()
+    assert (records.loc[records["accepted"], "error"] == "").all()
+    assert records.groupby("request_id").size().max() == 100
+    assert result.requests == 11
+    assert result.accepted == int(expected.sum())
+    assert result.rejected == 1050 - result.accepted
+    assert result.failed == 0
+
+
+def test_batch_2xx_without_results_counts_all_accepted(serve, tmp_path):
+    server = serve(batch_answer=lambda events: (202, {"queued": len(events)}))
+    cfg = SimulatorConfig(url=server.url, events=40, endpoint="batch", events_per_request=10)
+    result = simulate(cfg, tmp_path, progress=False)
+    assert result.accepted == 40
+    assert read_records(tmp_path)["accepted"].all()
+
+
+@pytest.mark.parametrize(("status", "counted_as"), [(400, "rejected"), (503, "failed")])
+def test_batch_error_status_accepts_nothing(serve, tmp_path, status, counted_as):
+    server = serve(status=status)
+    cfg = SimulatorConfig(url=server.url, events=30, endpoint="batch", events_per_request=10)
+    result = simulate(cfg, tmp_path, progress=False)
+    assert result.accepted == 0
+    assert getattr(result, counted_as) == 30
+    records = read_records(tmp_path)
+    assert (records["status"] == status).all()
+    assert records["error"].str.contains("told to fail").all()
+
+
+def test_open_loop_at_a_low_rate_keeps_the_schedule(serve, tmp_path):
+    server = serve()
+    cfg = SimulatorConfig(url=server.url, events=60, rate=150.0)
+    result = simulate(cfg, tmp_path, progress=False)
+
+    assert result.mode == "open"
+    assert result.target_eps == 150.0
+    assert result.send_rate_eps == pytest.approx(150.0, rel=0.15)
+    # 60 events at 150/s span 0.39 s of schedule, plus the last answer's latency.
+    assert result.achieved_eps == pytest.approx(150.0, rel=0.25)
+    assert result.send_delay_ms["p50"] < 20
+    records = read_records(tmp_path)
+    gaps = np.diff(records["scheduled_at"].to_numpy())
+    assert gaps == pytest.approx(np.full(59, 1 / 150), abs=1e-6)
+
+
+def test_open_loop_batch_rate_counts_events(serve):
+    server = serve()
+    cfg = SimulatorConfig(
+        url=server.url, events=200, rate=1000.0, endpoint="batch", events_per_request=20
+    )
+    result = simulate(cfg, None, progress=False)
+    assert result.target_rps == pytest.approx(50.0)
+    assert len(server.bodies) == 10
+    assert result.send_rate_eps == pytest.approx(1000.0, rel=0.15)
+
+
+def test_open_loop_above_capacity_shows_growing_send_delay(serve, tmp_path):
+    # One request at a time, 10 ms each: ~100 requests/s; asked for 1,000/s, at most 5 in flight.
+    server = serve(delay_s=0.01, serial=True)
+    cfg = SimulatorConfig(url=server.url, events=80, rate=1000.0, max_in_flight=5)
+    result = simulate(cfg, tmp_path, progress=False)
+
+    assert result.cap_waits > 0
+    assert result.max_in_flight == 5
+    assert result.achieved_eps < 0.5 * result.target_eps
+    records = read_records(tmp_path)
+    delay = (records["sent_at"] - records["scheduled_at"]).to_numpy()
+    assert delay[-10:].mean() > delay[:10].mean() + 0.3
+    # Latency counts from the schedule, so it includes the wait to be sent.
+    latency = records["done_at"] - records["scheduled_at"]
+    service = records["done_at"] - records["sent_at"]
+    assert (latency >= service).all()
+    assert result.latency_ms["p99"] > result.response_ms["p99"] + 300
+
+
+def test_nothing_listening_is_status_zero_not_a_crash(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    result = simulate(SimulatorConfig(url=url, events=25, threads=5), tmp_path, progress=False)
+    assert (result.failed, result.accepted, result.requests_failed) == (25, 0, 25)
+    records = read_records(tmp_path)
+    assert (records["status"] == 0).all()
+    assert records["error"].str.contains("Connect").all()
+    assert np.isnan(result.latency_ms["p50"])  # no answer, no latency sample
+
+
+def test_server_closing_the_connection_is_status_zero(loop_thread, tmp_path):
+    port = free_port()
+
+    async def hang_up(reader, writer):
+        await reader.read(100)
+        writer.close()
+
+    server = loop_thread.run(asyncio.start_server(hang_up, "127.0.0.1", port))
+    try:
+        cfg = SimulatorConfig(url=f"http://127.0.0.1:{port}", events=10, threads=2)
+        result = simulate(cfg, tmp_path, progress=False)
+    finally:
+        server.close()
+    assert result.failed == 10
+    records = read_records(tmp_path)
+    assert (records["status"] == 0).all()
+    assert records["error"].str.contains("Disconnected").all()
+
+
+def test_timeout_is_status_zero(serve, tmp_path):
+    server = serve(delay_s=1.0)
+    cfg = SimulatorConfig(url=server.url, events=4, threads=4, timeout_s=0.2)
+    result = simulate(cfg, tmp_path, progress=False)
+    assert result.failed == 4
+    assert read_records(tmp_path)["error"].str.contains("Timeout").all()
+    assert result.duration_s < 0.9
+
+
+def test_records_have_the_documented_columns_and_types(serve, tmp_path):
+    server = serve()
+    simulate(SimulatorConfig(url=server.url, events=10, threads=2), tmp_path, progress=False)
+    records = read_records(tmp_path)
+    assert list(records.columns) == COLUMNS
+    assert records["event_id"].map(type).eq(str).all()
+    assert pd.api.types.is_integer_dtype(records["request_id"])
+    for column in ("scheduled_at", "sent_at", "done_at"):
+        assert pd.api.types.is_float_dtype(records[column])
+    assert pd.api.types.is_integer_dtype(records["status"])
+    assert pd.api.types.is_bool_dtype(records["accepted"])
+    assert records["error"].map(type).eq(str).all()
+
+
+def test_progress_bar_and_closing_line(serve, capsys):
+    server = serve()
+    simulate(SimulatorConfig(url=server.url, events=200, threads=10), None, progress=True)
+    out, err = capsys.readouterr()
+    assert re.fullmatch(
+        r"Finished in \d+\.\d\d seconds \(\d+ events/s, p50 \d+\.\d ms, p99 \d+\.\d ms\)\n", out
+    )
+    assert "200/200" in err
+
+
+def test_quiet_run_prints_nothing(serve, capsys):
+    server = serve()
+    simulate(SimulatorConfig(url=server.url, events=20), None, progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_cli_writes_records_and_summary(serve, tmp_path, capsys):
+    server = serve()
+    out = tmp_path / "run"
+    argv = [
+        "--url",
+        server.url,
+        "--events",
+        "30",
+        "--threads",
+        "3",
+        "--endpoint",
+        "batch",
+        "--events-per-request",
+        "7",
+        "--run-id",
+        "cli",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("Finished in ")
+    summary = json.loads((out / "simulation.json").read_text())
+    assert summary["sent"] == 30 and summary["requests"] == 5 and summary["run_id"] == "cli"
+    assert len(read_records(out)) == 30
+
+
+def test_measure_ceiling_and_client_bound_verdict(serve):
+    server = serve()
+    ceiling = measure_ceiling(server.url, threads=10, events=300, repeats=1)
+    assert ceiling > 50
+    assert len(server.bodies) == 300
+    result = simulate(SimulatorConfig(url=server.url, events=300, threads=10), None, progress=False)
+    assert result.with_ceiling(result.achieved_rps / 0.9).client_bound is True
+    assert result.with_ceiling(result.achieved_rps * 2).client_bound is False
