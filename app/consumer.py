@@ -1,0 +1,269 @@
+"""The events consumer: a consumer-group member that writes every event to the log, at least once.
+
+    python -m app.consumer --bootstrap-servers B --topic T --group-id G --log-file PATH
+        [--client kafka-python|confluent-kafka] [--dead-letter-file PATH] [--fsync]
+
+Each poll returns a batch: it is formatted (app.eventlog), appended to the file in one write, and
+only then are its offsets committed. A crash therefore re-delivers at most the uncommitted batch
+(duplicates, never losses). The bytes are with the kernel once written: they survive SIGKILL of
+this process; `--fsync` also makes them survive a crash of the machine, at a cost per batch.
+
+Environment (flags win): KAFKA_BOOTSTRAP_SERVERS, EVENTS_TOPIC, CONSUMER_GROUP, EVENTS_LOG,
+KAFKA_CLIENT, DEAD_LETTER_LOG, CONSUMER_FSYNC (1/true), CONSUMER_MAX_RECORDS, and for external
+clusters KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD,
+KAFKA_SSL_CAFILE, KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE (never printed).
+
+stdout gets: the client library, one `consumer ready` line once partitions are assigned, and a
+summary at exit. Exit codes: 0 stopped by SIGTERM/SIGINT, 1 the log could not be written (nothing
+of the failed batch was committed), 2 bad arguments, 3 Kafka client failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import errno
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.consumer_client import CLIENTS, CommitFailed, ConsumerClient, make_client, next_offsets
+from app.eventlog import LineFile, Record, format_batch
+
+_SECURITY_ENV = {
+    "security_protocol": "KAFKA_SECURITY_PROTOCOL",
+    "sasl_mechanism": "KAFKA_SASL_MECHANISM",
+    "sasl_username": "KAFKA_SASL_USERNAME",
+    "sasl_password": "KAFKA_SASL_PASSWORD",
+    "ssl_cafile": "KAFKA_SSL_CAFILE",
+    "ssl_certfile": "KAFKA_SSL_CERTFILE",
+    "ssl_keyfile": "KAFKA_SSL_KEYFILE",
+}
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "events"
+    group_id: str = "events-logger"
+    log_file: Path = Path("logs/events.log")
+    client: str = "kafka-python"
+    dead_letter_file: Path | None = None  # None: dead-letter.log beside the log
+    fsync: bool = False
+    max_records: int = 2000  # records per poll, i.e. per write and commit
+    poll_timeout_s: float = 0.5  # also how quickly SIGTERM is noticed
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @property
+    def dead_letter_path(self) -> Path:
+        return self.dead_letter_file or self.log_file.parent / "dead-letter.log"
+
+    def security(self) -> dict[str, str]:
+        """The security settings that are set (passed to the client, never printed)."""
+        return {k: getattr(self, k) for k in _SECURITY_ENV if getattr(self, k)}
+
+    @classmethod
+    def from_args(
+        cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+    ) -> ConsumerSettings:
+        env = os.environ if env is None else env
+        args = _parser(env).parse_args(argv)
+        return cls(
+            bootstrap_servers=args.bootstrap_servers,
+            topic=args.topic,
+            group_id=args.group_id,
+            log_file=Path(args.log_file),
+            client=args.client,
+            dead_letter_file=Path(args.dead_letter_file) if args.dead_letter_file else None,
+            fsync=args.fsync,
+            max_records=args.max_records,
+            poll_timeout_s=args.poll_timeout,
+            **{name: env.get(var) or None for name, var in _SECURITY_ENV.items()},
+        )
+
+
+def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    d = ConsumerSettings()
+    p = argparse.ArgumentParser(prog="python -m app.consumer", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--bootstrap-servers", default=env.get("KAFKA_BOOTSTRAP_SERVERS", d.bootstrap_servers)
+    )
+    p.add_argument("--topic", default=env.get("EVENTS_TOPIC", d.topic))
+    p.add_argument("--group-id", default=env.get("CONSUMER_GROUP", d.group_id))
+    p.add_argument("--log-file", default=env.get("EVENTS_LOG", str(d.log_file)))
+    p.add_argument("--client", choices=CLIENTS, default=env.get("KAFKA_CLIENT", d.client))
+    p.add_argument("--dead-letter-file", default=env.get("DEAD_LETTER_LOG"))
+    p.add_argument(
+        "--fsync",
+        action=argparse.BooleanOptionalAction,
+        default=env.get("CONSUMER_FSYNC", "").lower() in ("1", "true", "yes"),
+        help="fsync after every batch (survives a machine crash; slower)",
+    )
+    p.add_argument(
+        "--max-records", type=int, default=int(env.get("CONSUMER_MAX_RECORDS", d.max_records))
+    )
+    p.add_argument("--poll-timeout", type=float, default=d.poll_timeout_s)
+    return p
+
+
+@dataclass
+class Summary:
+    events_written: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    commit_failures: int = 0
+
+    def line(self, client: str) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
+        return f"consumer stopped: {fields} client={client}"
+
+
+class LogWriteError(Exception):
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(f"{path}: {error}")
+        self.path = path
+        self.error = error
+
+    def message(self) -> str:
+        code = errno.errorcode.get(self.error.errno or 0, "?")
+        return (
+            f"consumer: cannot write {self.path}: {self.error.strerror or self.error} "
+            f"(errno {self.error.errno} {code}); stopping without committing this batch"
+        )
+
+
+class EventSink:
+    """The events log and the dead-letter file: a batch goes to both before any commit."""
+
+    def __init__(self, log_path: Path, dead_letter_path: Path, fsync: bool) -> None:
+        self.log = self._open(log_path, fsync)
+        try:
+            self.dead = self._open(dead_letter_path, fsync)
+        except LogWriteError:
+            self.log.close()
+            raise
+
+    @staticmethod
+    def _open(path: Path, fsync: bool) -> LineFile:
+        try:
+            return LineFile(path, fsync)
+        except OSError as exc:
+            raise LogWriteError(path, exc) from exc
+
+    def write(self, records: list[Record], summary: Summary) -> None:
+        batch = format_batch(records, time.time())
+        for target, data in ((self.log, batch.events), (self.dead, batch.dead_letters)):
+            try:
+                target.write(data)
+            except OSError as exc:
+                raise LogWriteError(target.path, exc) from exc
+        summary.events_written += batch.n_events
+        summary.dead_letters += batch.n_dead
+        summary.batches += 1
+
+    def close(self) -> None:
+        self.log.close()
+        self.dead.close()
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the loop finishes its batch, then stops."""
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def announce_assignment() -> Callable[[list[int]], None]:
+    """A callback that prints `consumer ready` once, at the first assignment, then each change."""
+    ready = False
+
+    def on_assigned(partitions: list[int]) -> None:
+        nonlocal ready
+        word = "assignment" if ready else "ready"
+        ready = True
+        print(f"consumer {word}: partitions {partitions}", flush=True)
+
+    return on_assigned
+
+
+def consume(
+    client: ConsumerClient,
+    sink: EventSink,
+    settings: ConsumerSettings,
+    stop: threading.Event,
+    summary: Summary,
+) -> None:
+    """Poll, write, commit until `stop` is set; raises LogWriteError (then nothing is committed)."""
+    while not stop.is_set():
+        records = client.poll(settings.max_records, settings.poll_timeout_s)
+        if not records:
+            continue
+        sink.write(records, summary)
+        try:
+            client.commit(next_offsets(records))
+        except CommitFailed as exc:
+            # Already written: Kafka will deliver these again, which the log tolerates.
+            summary.commit_failures += 1
+            print(f"consumer: commit failed (records will be re-delivered): {exc}", file=sys.stderr)
+
+
+def run(settings: ConsumerSettings) -> int:
+    stop = stop_on_signals()
+    try:
+        sink = EventSink(settings.log_file, settings.dead_letter_path, settings.fsync)
+    except LogWriteError as exc:
+        print(exc.message(), file=sys.stderr, flush=True)
+        return 1
+    try:
+        client = make_client(
+            settings.client,
+            settings.bootstrap_servers,
+            settings.group_id,
+            settings.security(),
+            settings.max_records,
+        )
+    except Exception as exc:  # unreachable brokers, bad security settings, ...
+        sink.close()
+        print(f"consumer: cannot create the {settings.client} consumer: {exc}", file=sys.stderr)
+        return 3
+    print(f"consumer client: {client.name}", flush=True)
+    code = 0
+    summary = Summary()
+    try:
+        client.subscribe(settings.topic, announce_assignment())
+        consume(client, sink, settings, stop, summary)
+    except LogWriteError as exc:
+        print(exc.message(), file=sys.stderr, flush=True)
+        code = 1
+    except Exception as exc:  # a fatal Kafka error: what was written stays, uncommitted
+        print(f"consumer: kafka client failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 3
+    finally:
+        client.close()
+        sink.close()
+    print(summary.line(client.name), flush=True)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(ConsumerSettings.from_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

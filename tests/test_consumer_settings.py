@@ -1,0 +1,142 @@
+"""Unit tests of the consumer's settings (flags, environment, defaults) and of its loop's logic."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.consumer import ConsumerSettings, EventSink, LogWriteError, Summary, consume
+from app.consumer_client import next_offsets
+
+
+def test_defaults_are_the_original_systems():
+    s = ConsumerSettings.from_args([], env={})
+    assert s.bootstrap_servers == "127.0.0.1:9092"
+    assert s.topic == "events"
+    assert s.group_id == "events-logger"
+    assert s.log_file == Path("logs/events.log")
+    assert s.client == "kafka-python"
+    assert s.dead_letter_path == Path("logs/dead-letter.log")
+    assert s.fsync is False
+    assert s.security() == {}
+
+
+def test_environment_then_flags():
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": "h1:1,h2:2",
+        "EVENTS_TOPIC": "t-env",
+        "CONSUMER_GROUP": "g-env",
+        "EVENTS_LOG": "/tmp/x/events-1.log",
+        "KAFKA_CLIENT": "confluent-kafka",
+        "CONSUMER_FSYNC": "true",
+    }
+    s = ConsumerSettings.from_args([], env=env)
+    assert (s.bootstrap_servers, s.topic, s.group_id) == ("h1:1,h2:2", "t-env", "g-env")
+    assert s.log_file == Path("/tmp/x/events-1.log")
+    assert s.dead_letter_path == Path("/tmp/x/dead-letter.log")
+    assert s.client == "confluent-kafka" and s.fsync is True
+
+    s = ConsumerSettings.from_args(
+        ["--topic", "t-flag", "--client", "kafka-python", "--dead-letter-file", "/d.log"], env=env
+    )
+    assert (s.topic, s.client, s.dead_letter_path) == ("t-flag", "kafka-python", Path("/d.log"))
+    assert s.group_id == "g-env"
+
+
+def test_unknown_client_is_rejected():
+    with pytest.raises(SystemExit) as info:
+        ConsumerSettings.from_args(["--client", "pykafka"], env={})
+    assert info.value.code == 2
+
+
+def test_security_settings_pass_through_but_the_password_is_never_shown():
+    env = {
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_SASL_MECHANISM": "PLAIN",
+        "KAFKA_SASL_USERNAME": "alice",
+        "KAFKA_SASL_PASSWORD": "s3cret-pw",
+        "KAFKA_SSL_CAFILE": "/ca.pem",
+    }
+    s = ConsumerSettings.from_args([], env=env)
+    assert s.security() == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_username": "alice",
+        "sasl_password": "s3cret-pw",
+        "ssl_cafile": "/ca.pem",
+    }
+    assert "s3cret-pw" not in repr(s) and "s3cret-pw" not in str(s)
+
+
+def test_settings_are_frozen():
+    s = ConsumerSettings()
+    with pytest.raises(AttributeError):
+        s.topic = "other"
+
+
+def test_next_offsets_is_one_past_the_last_record_of_each_partition():
+    records = [(0, 5, b"{}"), (1, 7, b"{}"), (0, 6, b"{}"), (1, 8, b"{}"), (2, 0, None)]
+    assert next_offsets(records) == {0: 7, 1: 9, 2: 1}
+
+
+class FakeClient:
+    """Stands in for Kafka in the loop's pure logic: batches out, commits recorded."""
+
+    def __init__(self, batches, stop):
+        self.batches = list(batches)
+        self.stop = stop
+        self.commits = []
+        self.file_sizes_at_commit = []
+        self.log_path = None
+
+    def poll(self, max_records, timeout_s):
+        if not self.batches:
+            self.stop.set()
+            return []
+        return self.batches.pop(0)
+
+    def commit(self, offsets):
+        self.commits.append(dict(offsets))
+        self.file_sizes_at_commit.append(os.path.getsize(self.log_path))
+
+
+def test_loop_commits_each_batch_only_after_its_lines_are_in_the_file(tmp_path):
+    stop = threading.Event()
+    batches = [
+        [(0, 0, b'{"n": 0}'), (1, 0, b'{"n": 1}')],
+        [(0, 1, b'{"n": 2}'), (1, 1, b"broken")],
+    ]
+    client = FakeClient(batches, stop)
+    settings = ConsumerSettings(log_file=tmp_path / "events.log")
+    client.log_path = settings.log_file
+    sink = EventSink(settings.log_file, settings.dead_letter_path, fsync=False)
+    summary = Summary()
+    consume(client, sink, settings, stop, summary)
+    sink.close()
+    assert client.commits == [{0: 1, 1: 1}, {0: 2, 1: 2}]
+    lines = settings.log_file.read_bytes().splitlines()
+    assert [json.loads(x.split(b" - ", 1)[1])["n"] for x in lines] == [0, 1, 2]
+    # At each commit, the file already held every line of the batches committed so far.
+    assert client.file_sizes_at_commit[0] == len(b"\n".join(lines[:2])) + 1
+    assert client.file_sizes_at_commit[1] == settings.log_file.stat().st_size
+    assert (summary.events_written, summary.dead_letters, summary.batches) == (3, 1, 2)
+    assert b'"raw": "broken"' in settings.dead_letter_path.read_bytes()
+
+
+def test_loop_does_not_commit_a_batch_it_could_not_write(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    stop = threading.Event()
+    client = FakeClient([[(0, 0, b'{"n": 0}')]], stop)
+    settings = ConsumerSettings(log_file=Path("/dev/full"), dead_letter_file=tmp_path / "d.log")
+    sink = EventSink(settings.log_file, settings.dead_letter_path, fsync=False)
+    with pytest.raises(LogWriteError) as info:
+        consume(client, sink, settings, stop, Summary())
+    sink.close()
+    assert client.commits == []
+    message = info.value.message()
+    assert "/dev/full" in message and "errno 28 ENOSPC" in message
