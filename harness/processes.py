@@ -66,6 +66,7 @@ def terminate_pid(pid: int, timeout: float = 15.0) -> bool:
 
     Returns True when it had to SIGKILL.
     """
+
     def send(sig: int) -> None:
         try:
             if os.getpgid(pid) == pid:

@@ -1,0 +1,105 @@
+"""`python -m harness ...`: the command line of DESIGN.md.
+
+Each feature module contributes its subcommands through `add_parsers(subparsers)`; this module only
+wires them together, turns SIGTERM into a clean exit (so every context manager stops its processes),
+and prints errors as one clear message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+
+from harness import kafka
+from harness.java import SetupError
+
+# Modules that add subcommands; a module that does not exist yet is skipped.
+FEATURE_MODULES = ["harness.updown", "harness.run", "harness.sweep", "harness.report"]
+
+
+def external_bootstrap(args: argparse.Namespace) -> str | None:
+    """An external cluster named by --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS, if any."""
+    return getattr(args, "bootstrap_servers", None) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    external = external_bootstrap(args)
+    if external:
+        if args.action == "stop":
+            print(f"Using the external cluster {external}: nothing to stop.")
+            return 0
+        try:
+            info = kafka.describe_cluster(external, timeout_s=5)
+        except Exception as exc:
+            print(f"The external cluster {external} does not answer: {exc}", file=sys.stderr)
+            return 1
+        print(external)
+        print(
+            f"(external cluster, {len(info['brokers'])} broker(s); nothing started)",
+            file=sys.stderr,
+        )
+        return 0
+    if args.action == "start":
+        state = kafka.start_detached(brokers=args.brokers, port=args.port, host=args.host)
+        print(state["bootstrap_servers"])
+        print(
+            f"Kafka {state['kafka_version']} started (pids {state['pids']}, data in {state['root']}); "
+            "stop it with `python -m harness kafka stop`.",
+            file=sys.stderr,
+        )
+        return 0
+    if args.action == "status":
+        ok, message = kafka.status_detached()
+        print(message)
+        return 0 if ok else 1
+    stopped = kafka.stop_detached()
+    print(f"Stopped Kafka (pids {stopped})." if stopped else "No embedded Kafka was running.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness", description="Benchmark harness for HTTP -> Kafka event ingestion."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("kafka", help="start, inspect or stop the embedded Kafka broker(s)")
+    p.add_argument("action", choices=["start", "status", "stop"])
+    p.add_argument("--brokers", type=int, default=1, help="number of brokers (default 1)")
+    p.add_argument("--port", type=int, default=kafka.DEFAULT_PORT, help="first broker port (9092)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--bootstrap-servers",
+        help="use this external cluster and start nothing (also KAFKA_BOOTSTRAP_SERVERS)",
+    )
+    p.set_defaults(func=cmd_kafka)
+
+    for name in FEATURE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parsers(sub)
+    return parser
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (SetupError, kafka.KafkaStartError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: stopped everything this command started", file=sys.stderr)
+        return 130

@@ -1,0 +1,139 @@
+"""The embedded Apache Kafka broker, against real `java` processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from harness import admin
+from harness.kafka import EmbeddedKafka, KafkaStartError, describe_cluster, new_cluster_id
+from harness.ports import free_port
+from harness.processes import pid_alive
+
+pytestmark = pytest.mark.kafka
+
+
+def test_cluster_id_has_kafka_uuid_shape():
+    ids = {new_cluster_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+
+
+def test_produce_and_consume_1000_records_on_3_partitions(kafka, new_topic):
+    topic = new_topic(partitions=3)
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5)
+    futures = [producer.send(topic, f"record-{i}".encode()) for i in range(1000)]
+    producer.flush(30)
+    metadata = [f.get(timeout=30) for f in futures]
+    producer.close()
+    assert {m.partition for m in metadata} == {0, 1, 2}
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=10_000,
+    )
+    consumer.assign([TopicPartition(topic, p) for p in range(3)])
+    values = set()
+    for message in consumer:
+        values.add(message.value.decode())
+        if len(values) == 1000:
+            break
+    consumer.close()
+    assert values == {f"record-{i}" for i in range(1000)}
+
+
+def test_three_broker_cluster_replicates_with_three_isr(tmp_path):
+    with EmbeddedKafka(brokers=3, root=tmp_path, min_insync_replicas=2) as cluster:
+        info = describe_cluster(cluster.bootstrap_servers)
+        assert sorted(b["broker_id"] for b in info["brokers"]) == [1, 2, 3]
+        assert info["controller_id"] in (1, 2, 3)
+        admin.create_topic(cluster.bootstrap_servers, "replicated", 3, 3)
+        isr = admin.in_sync_replicas(cluster.bootstrap_servers, "replicated")
+        assert set(isr) == {0, 1, 2}
+        assert all(sorted(replicas) == [1, 2, 3] for replicas in isr.values())
+        pids = cluster.pids()
+        assert len(pids) == 3
+    assert not any(pid_alive(pid) for pid in pids), "a broker process outlived its context"
+
+
+def test_context_stops_broker_even_when_body_raises(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"):
+        with EmbeddedKafka(root=tmp_path) as broker:
+            pids = broker.pids()
+            raise RuntimeError("boom")
+    assert pids and not any(pid_alive(pid) for pid in pids)
+
+
+def test_port_in_use_is_a_clear_error(kafka, tmp_path):
+    taken = int(kafka.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+    with pytest.raises(KafkaStartError, match=f"Port {taken}.*already in use"):
+        EmbeddedKafka(port=taken, root=tmp_path).start()
+
+
+def test_broker_that_fails_to_start_shows_its_log(tmp_path):
+    bad = EmbeddedKafka(
+        root=tmp_path, broker_config={"num.network.threads": "-5"}, ready_timeout=60
+    )
+    with pytest.raises(KafkaStartError) as info:
+        bad.start()
+    assert "num.network.threads" in str(info.value)
+    assert not bad.pids()
+
+
+def test_cli_start_status_stop(tmp_path):
+    env = {"HARNESS_HOME": str(tmp_path), "PATH": _path()}
+    cli = [sys.executable, "-m", "harness", "kafka"]
+    port = free_port()
+
+    status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True)
+    assert status.returncode != 0
+
+    start = subprocess.run(
+        [*cli, "start", "--port", str(port)], env=env, capture_output=True, text=True, timeout=180
+    )
+    try:
+        assert start.returncode == 0, start.stderr
+        assert start.stdout.strip() == f"127.0.0.1:{port}"
+        status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True)
+        assert status.returncode == 0, status.stdout
+        assert f"127.0.0.1:{port}" in status.stdout
+    finally:
+        stop = subprocess.run([*cli, "stop"], env=env, capture_output=True, text=True, timeout=60)
+    assert stop.returncode == 0
+    assert subprocess.run([*cli, "status"], env=env, capture_output=True).returncode != 0
+    leftover = subprocess.run(["pgrep", "-f", f"{tmp_path}.*kafka.Kafka"], capture_output=True)
+    assert leftover.returncode == 1, leftover.stdout
+
+
+def test_cli_with_external_cluster_starts_nothing(kafka, tmp_path):
+    env = {"HARNESS_HOME": str(tmp_path), "PATH": _path()}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "kafka",
+            "start",
+            "--bootstrap-servers",
+            kafka.bootstrap_servers,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == kafka.bootstrap_servers
+    assert "nothing started" in out.stderr
+    assert not (tmp_path / "kafka").exists()
+
+
+def _path() -> str:
+    import os
+
+    return os.environ["PATH"]
