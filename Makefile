@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test`. Each sets up what is missing (a
+# virtualenv with the package and its extras, Kafka's jars from Maven Central, system tools) and
+# skips what is already there, so a second call starts at once.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMPS := .harness/stamps
+OUT    ?= results/latest
+
+.PHONY: run test setup venv kafka-jars system-deps lint clean
+
+run: setup
+	$(BIN)/python -m harness run --out $(OUT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+setup: venv kafka-jars system-deps
+
+venv: $(STAMPS)/venv
+kafka-jars: $(STAMPS)/kafka-jars
+system-deps: $(STAMPS)/system-deps
+
+$(STAMPS)/venv: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@mkdir -p $(STAMPS) && touch $@
+
+# Resolves the broker's jars into Maven's local repository (~/.m2) and caches the classpath.
+$(STAMPS)/kafka-jars: harness/jvm/pom.xml $(STAMPS)/venv
+	$(BIN)/python -c 'from harness.java import check_java, broker_classpath; check_java(); broker_classpath()'
+	@mkdir -p $(STAMPS) && touch $@
+
+# Debian packages the benchmarks and browser tests use (wrk, chromium); skipped where absent.
+$(STAMPS)/system-deps: scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf .harness results/latest

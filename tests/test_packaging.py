@@ -1,0 +1,93 @@
+"""The files users run without the harness: docker-compose.yml, environment.yml, README, CI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from harness.java import kafka_version
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _listeners(value: str) -> dict[str, str]:
+    """'NAME://host:port,...' -> {NAME: 'host:port'}"""
+    return dict(item.split("://", 1) for item in value.split(","))
+
+
+def test_compose_runs_the_official_kafka_image_of_the_pinned_version_in_kraft_mode():
+    broker = _compose()["services"]["broker"]
+    assert broker["image"] == f"apache/kafka:{kafka_version()}"
+    env = broker["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert not any("ZOOKEEPER" in key for key in env), "KRaft mode: no ZooKeeper"
+    node_id = str(env["KAFKA_NODE_ID"])
+    voter_id, voter_addr = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split("@")
+    assert voter_id == node_id
+    listeners = _listeners(env["KAFKA_LISTENERS"])
+    controller = listeners[env["KAFKA_CONTROLLER_LISTENER_NAMES"]]
+    assert voter_addr.rsplit(":", 1)[1] == controller.rsplit(":", 1)[1]
+    assert len(env["CLUSTER_ID"]) == 22
+
+
+def test_compose_listeners_are_consistent_and_expose_9092_on_localhost():
+    services = _compose()["services"]
+    env = services["broker"]["environment"]
+    protocol_map = dict(
+        p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    listeners = _listeners(env["KAFKA_LISTENERS"])
+    advertised = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    assert set(listeners) <= set(protocol_map)
+    assert set(advertised) <= set(listeners)
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners
+    assert "localhost:9092" in advertised.values()
+    assert "127.0.0.1:9092:9092" in services["broker"]["ports"]
+    # The app containers reach Kafka on the advertised in-network listener.
+    internal = advertised[env["KAFKA_INTER_BROKER_LISTENER_NAME"]]
+    for name in ("api", "consumer"):
+        assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == internal
+        assert services[name]["depends_on"]["broker"]["condition"] == "service_healthy"
+
+
+def test_compose_app_services_run_the_project_entry_points():
+    services = _compose()["services"]
+    assert services["api"]["command"][:3] == ["python", "-m", "app.producer"]
+    assert services["consumer"]["command"][:3] == ["python", "-m", "app.consumer"]
+    assert (ROOT / "Dockerfile").exists()
+
+
+def test_environment_yml_creates_the_same_environment_with_conda():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    names = [d for d in deps if isinstance(d, str)]
+    assert "python=3.11" in names
+    java = [d for d in names if d.startswith("openjdk")]
+    assert java and int(java[0].split("=")[1]) >= 17
+    assert "maven" in names and "pip" in names
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert "-e .[dev]" in pip
+
+
+def test_readme_starts_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```(?:sh|bash)?\n(.*?)```", text, re.S)
+    assert blocks, "README has no command block"
+    assert blocks[0].split() == ["make", "run", "make", "test"]
+    for needed in ("Python 3.11", "Java 17", "Maven", "Docker", "KAFKA_BOOTSTRAP_SERVERS"):
+        assert needed in text
+
+
+def test_ci_runs_make_test():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^exec make test$", script, re.M)
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: setup$", makefile, re.M)
+    assert re.search(r"^run: setup$", makefile, re.M)
