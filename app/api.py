@@ -1,0 +1,218 @@
+"""The Flask producer API: `create_app(settings)`.
+
+Nothing here connects to Kafka: the app's `Publisher` builds its producer on first use, so each
+gunicorn worker gets its own after the fork (app/producer.py also warms it in `post_worker_init`
+and closes it, flushing, in `worker_exit`).
+
+Answers:
+- `POST /register_event`: 202 `{"status": "accepted", "event_id": ...}`; 503 `{"error", "event_id"}`
+  when Kafka did not take the event within the delivery timeout.
+- `POST /events`: `{"accepted", "rejected", "failed", "results": [{"index", "event_id", "status",
+  "error"?}]}`; 202 when at least one event was accepted, 503 when none was but some were valid
+  (Kafka away), 400 when every event was invalid.
+- any bad request: 4xx `{"error": "..."}`, Flask's own 404/405/413 included; never a 5xx.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+
+import orjson
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.delivery import Publisher
+from app.openapi import openapi_spec
+from app.settings import ProducerSettings
+from app.validation import InvalidBody, event_error, is_json_content_type, parse_json
+
+log = logging.getLogger(__name__)
+
+PUBLISHER_KEY = "event_publisher"
+
+
+def json_response(body: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def error_response(message: str, status: int, **extra) -> Response:
+    return json_response({"error": message, **extra}, status)
+
+
+def publisher_of(app: Flask) -> Publisher:
+    return app.extensions[PUBLISHER_KEY]
+
+
+def create_app(
+    settings: ProducerSettings | None = None, publisher: Publisher | None = None
+) -> Flask:
+    settings = ProducerSettings.from_env() if settings is None else settings
+    app = Flask(__name__, static_folder=None)  # no /static route: the API serves no files
+    # Werkzeug enforces this on Content-Length and, for chunked bodies, while reading the stream.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions[PUBLISHER_KEY] = publisher if publisher is not None else Publisher(settings)
+    _register_error_handlers(app, settings)
+    _register_routes(app, settings)
+    return app
+
+
+def _register_error_handlers(app: Flask, settings: ProducerSettings) -> None:
+    @app.errorhandler(InvalidBody)
+    def invalid_body(exc: InvalidBody):
+        return error_response(str(exc), exc.status)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        return error_response(f"body larger than {settings.max_body_bytes} bytes", 413)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        resp = error_response(exc.description or exc.name, exc.code or 500)
+        for name, value in exc.get_headers():  # e.g. Allow on a 405, as RFC 9110 requires
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response("internal error", 500)
+
+
+def _register_routes(app: Flask, settings: ProducerSettings) -> None:
+    publisher = publisher_of(app)
+    spec = orjson.dumps(openapi_spec(settings))
+
+    @app.post("/register_event")
+    def register_event():
+        received_at = time.time()
+        body = _read_json(settings)
+        if not isinstance(body, dict):
+            raise InvalidBody("expected a JSON object (use POST /events for an array)")
+        error = event_error(body, settings.max_json_depth)
+        if error:
+            raise InvalidBody(error)
+        event_id = _stamp(body, received_at)
+        deadline = time.monotonic() + settings.delivery_timeout_s
+        (failure,) = publisher.publish([orjson.dumps(body)], deadline)
+        if failure:
+            return error_response(failure, 503, event_id=event_id)
+        return json_response({"status": "accepted", "event_id": event_id}, 202)
+
+    @app.post("/events")
+    def register_events():
+        received_at = time.time()
+        body = _read_json(settings)
+        if not isinstance(body, list):
+            raise InvalidBody("expected a JSON array of events (use POST /register_event for one)")
+        if not body:
+            raise InvalidBody("empty batch: expected at least one event")
+        if len(body) > settings.max_batch_events:
+            raise InvalidBody(
+                f"batch of {len(body)} events is over the limit of {settings.max_batch_events}"
+            )
+        return _publish_batch(publisher, settings, body, received_at)
+
+    @app.get("/healthz")
+    def healthz():
+        ok, detail = publisher.health()
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "kafka": detail,
+            "delivery": settings.delivery,
+        }
+        if not ok:
+            body["error"] = detail
+        return json_response(body, 200 if ok else 503)
+
+    @app.get("/openapi.json")
+    def openapi():
+        return Response(spec, mimetype="application/json")
+
+    if settings.api_key:
+        _require_api_key(app, settings.api_key, {"register_event", "register_events"})
+
+
+def _require_api_key(app: Flask, api_key: str, endpoints: set[str]) -> None:
+    expected = api_key.encode()
+
+    @app.before_request
+    def check_api_key():
+        if request.endpoint not in endpoints:
+            return None
+        given = request.headers.get("X-API-Key", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return error_response("missing or invalid X-API-Key", 401)
+        return None
+
+
+def _read_json(settings: ProducerSettings) -> object:
+    if not is_json_content_type(request.mimetype):
+        shown = request.mimetype or "none"
+        raise InvalidBody(f"Content-Type must be application/json, got {shown}", 415)
+    return parse_json(_read_body(settings.max_body_bytes))
+
+
+def _read_body(max_bytes: int) -> bytes:
+    """The body; 413 when over `max_bytes`, also for chunked bodies that carry no Content-Length.
+
+    Werkzeug rejects a Content-Length over the limit, but silently stops a chunked stream at the
+    limit: a body that filled it is treated as cut short, i.e. too large.
+    """
+    data = request.get_data(cache=False)
+    if request.content_length is None and len(data) >= max_bytes:
+        raise RequestEntityTooLarge()
+    return data
+
+
+def _stamp(event: dict, received_at: float) -> str:
+    """Add the API's fields; returns the event_id."""
+    event_id = event.get("event_id")
+    if event_id is None:
+        event_id = event["event_id"] = uuid.uuid4().hex
+    event["received_at"] = received_at
+    return event_id
+
+
+def _publish_batch(
+    publisher: Publisher, settings: ProducerSettings, events: list, received_at: float
+) -> Response:
+    results: list[dict] = []
+    values: list[bytes] = []
+    valid: list[dict] = []  # the results of the valid events, in order
+    for index, event in enumerate(events):
+        error = event_error(event, settings.max_json_depth)
+        if error:
+            event_id = event.get("event_id") if isinstance(event, dict) else None
+            if not isinstance(event_id, str):
+                event_id = None
+            results.append(
+                {"index": index, "event_id": event_id, "status": "rejected", "error": error}
+            )
+            continue
+        result = {"index": index, "event_id": _stamp(event, received_at), "status": "accepted"}
+        results.append(result)
+        valid.append(result)
+        values.append(orjson.dumps(event))
+    deadline = time.monotonic() + settings.delivery_timeout_s
+    failures = publisher.publish(values, deadline) if values else []
+    for result, failure in zip(valid, failures, strict=True):
+        if failure:
+            result["status"] = "failed"
+            result["error"] = failure
+    failed = sum(1 for f in failures if f)
+    accepted = len(values) - failed
+    body = {
+        "accepted": accepted,
+        "rejected": len(events) - len(values),
+        "failed": failed,
+        "results": results,
+    }
+    if accepted:
+        return json_response(body, 202)
+    if failed:
+        return json_response({"error": "Kafka did not accept any event", **body}, 503)
+    return json_response({"error": "no valid event in the batch", **body}, 400)

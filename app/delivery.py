@@ -1,0 +1,153 @@
+"""Delivery modes and the lazily built Kafka producer a worker process owns.
+
+- `ack`: answer after the broker acknowledged every record (a batch waits once, for all of them);
+- `async`: answer once the records are queued in the producer; failures are counted and logged;
+- `flush`: the seed's way, send then flush() per request (a baseline);
+- `noop`: validate and answer without touching Kafka (the bare HTTP ceiling).
+
+The producer is built on first use, never at import or app-creation time, so that each gunicorn
+worker gets its own after the fork. Every wait is bounded by the request's deadline: a dead broker
+costs a request its delivery timeout at most, never a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from app.producer_client import KafkaUnavailable, ProducerClient, make_client
+from app.settings import ProducerSettings
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[ProducerSettings, float], ProducerClient]
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+class Publisher:
+    def __init__(
+        self, settings: ProducerSettings, client_factory: ClientFactory = make_client
+    ) -> None:
+        self.settings = settings
+        self._factory = client_factory
+        self._client: ProducerClient | None = None
+        self._client_lock = threading.Lock()
+        self._closed = False
+        self._health_lock = threading.Lock()
+        self._health: tuple[float, bool, str] | None = None  # (checked_at, ok, detail)
+
+    @property
+    def uses_kafka(self) -> bool:
+        return self.settings.delivery != "noop"
+
+    def client(self, deadline: float) -> ProducerClient:
+        """The producer, built now if needed; KafkaUnavailable when that fails by `deadline`."""
+        client = self._client
+        if client is not None:
+            return client
+        if not self._client_lock.acquire(timeout=_remaining(deadline)):
+            raise KafkaUnavailable("the Kafka producer is still connecting")
+        try:
+            if self._closed:
+                raise KafkaUnavailable("the API is shutting down")
+            if self._client is None:
+                started = time.monotonic()
+                self._client = self._factory(self.settings, max(0.1, _remaining(deadline)))
+                log.info(
+                    "Kafka producer (%s) ready in %.2fs",
+                    self.settings.client,
+                    time.monotonic() - started,
+                )
+            return self._client
+        except KafkaUnavailable as exc:
+            log.warning("Kafka producer not available: %s", exc)
+            raise
+        finally:
+            self._client_lock.release()
+
+    def publish(self, values: Sequence[bytes], deadline: float) -> list[str | None]:
+        """Send `values` per the delivery mode; per value None (accepted) or why it failed."""
+        mode = self.settings.delivery
+        if mode == "noop":
+            return [None] * len(values)
+        client, handles, errors = self._send_all(values, deadline)
+        if mode == "async" or not handles:
+            return errors
+        if mode == "flush":
+            client.flush(_remaining(deadline))
+        acked = iter(client.wait(handles, deadline))
+        return [next(acked) if error is None else error for error in errors]
+
+    def _send_all(self, values: Sequence[bytes], deadline: float):
+        """Queue every value; after the first failure the rest fail too (the broker is away)."""
+        client = None
+        handles: list = []
+        errors: list[str | None] = []
+        try:
+            client = self.client(deadline)
+            for value in values:
+                handles.append(client.send(value))
+                errors.append(None)
+        except KafkaUnavailable as exc:
+            errors.extend([f"Kafka unavailable: {exc}"] * (len(values) - len(errors)))
+        return client, handles, errors
+
+    def health(self) -> tuple[bool, str]:
+        """(Kafka reachable, detail); one probe per `health_cache_s`, each bounded in time."""
+        if not self.uses_kafka:
+            return True, "Kafka not used (noop delivery)"
+        cached = self._fresh_health()
+        if cached is not None:
+            return cached
+        # One probe at a time; callers that waited for it reuse its result.
+        if not self._health_lock.acquire(timeout=self.settings.health_timeout_s * 2):
+            return False, "Kafka probe still running"
+        try:
+            cached = self._fresh_health()
+            if cached is not None:
+                return cached
+            ok, detail = self._probe()
+            self._health = (time.monotonic(), ok, detail)
+            return ok, detail
+        finally:
+            self._health_lock.release()
+
+    def _fresh_health(self) -> tuple[bool, str] | None:
+        health = self._health
+        if health is not None and time.monotonic() - health[0] < self.settings.health_cache_s:
+            return health[1], health[2]
+        return None
+
+    def _probe(self) -> tuple[bool, str]:
+        deadline = time.monotonic() + self.settings.health_timeout_s
+        try:
+            client = self.client(deadline)
+        except KafkaUnavailable as exc:
+            return False, f"Kafka unreachable: {exc}"
+        if client.ping(max(0.05, _remaining(deadline))):
+            return True, "Kafka reachable"
+        return False, "Kafka unreachable: no metadata answer within the probe timeout"
+
+    def stats(self) -> dict:
+        client = self._client
+        if client is None:
+            return {"sent": 0, "failed": 0}
+        return {"sent": client.stats.sent, "failed": client.stats.failed}
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush what was accepted and close the producer (worker exit, SIGTERM)."""
+        timeout = self.settings.delivery_timeout_s if timeout is None else timeout
+        with self._client_lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            client.close(timeout)
+            log.info(
+                "Kafka producer closed: %s",
+                {"sent": client.stats.sent, "failed": client.stats.failed},
+            )

@@ -1,0 +1,173 @@
+"""Run the producer API: `python -m app.producer [--port 5000] [--server gunicorn|werkzeug] ...`.
+
+gunicorn (the default) runs `--workers` processes of gthread workers with `--threads` threads each;
+each worker builds its own Kafka producer after the fork (warmed in the background right after the
+worker starts) and flushes it when it exits, so SIGTERM (gunicorn's graceful shutdown) drops
+nothing it answered 2xx. `--server werkzeug` is the seed's threaded dev server, kept as a baseline.
+
+Every flag left out falls back to the environment (see app/settings.py), then to the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from app.api import create_app, publisher_of
+from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, ProducerSettings
+
+log = logging.getLogger("app.producer")
+
+DEFAULT_WORKERS = 2  # one per core on the 2-core reference machine
+DEFAULT_THREADS = 32  # in `ack` mode a thread waits ~ linger + one broker round trip per request
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app.producer", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--server", choices=("gunicorn", "werkzeug"), default="gunicorn")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    p.add_argument("--access-log", action="store_true", help="log every request (slows it down)")
+    p.add_argument("--log-level", default="info")
+    # Producer settings: None means "not given", so the environment or the default applies.
+    p.add_argument("--bootstrap-servers")
+    p.add_argument("--topic")
+    p.add_argument("--client", choices=CLIENTS)
+    p.add_argument("--delivery", choices=DELIVERY_MODES)
+    p.add_argument("--acks", choices=ACKS)
+    p.add_argument("--linger-ms", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--compression", choices=COMPRESSIONS)
+    p.add_argument("--delivery-timeout-s", type=float)
+    p.add_argument("--max-body-bytes", type=int)
+    p.add_argument("--max-batch-events", type=int)
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> ProducerSettings:
+    return ProducerSettings.from_env(
+        bootstrap_servers=args.bootstrap_servers,
+        topic=args.topic,
+        client=args.client,
+        delivery=args.delivery,
+        acks=args.acks,
+        linger_ms=args.linger_ms,
+        batch_size=args.batch_size,
+        compression=args.compression,
+        delivery_timeout_s=args.delivery_timeout_s,
+        max_body_bytes=args.max_body_bytes,
+        max_batch_events=args.max_batch_events,
+    )
+
+
+# ---------------------------------------------------------------- gunicorn
+
+
+def _warm_producer(worker) -> None:
+    """Build the worker's producer in the background so the first request need not wait."""
+    app = worker.wsgi
+    publisher = publisher_of(app)
+    if not publisher.uses_kafka:
+        return
+
+    def warm() -> None:
+        try:
+            publisher.client(time.monotonic() + publisher.settings.delivery_timeout_s)
+        except Exception as exc:  # requests will retry and answer 503 meanwhile
+            log.warning("worker %s: producer warm-up failed: %s", worker.pid, exc)
+
+    threading.Thread(target=warm, name="producer-warmup", daemon=True).start()
+
+
+def _close_producer(server, worker) -> None:
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        publisher_of(app).close()
+
+
+def run_gunicorn(settings: ProducerSettings, args: argparse.Namespace) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    options = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "threads": args.threads,
+        "worker_class": "gthread",
+        "worker_connections": 2000,
+        "backlog": 2048,
+        "keepalive": 30,  # load generators keep their connections open
+        # Workers get the delivery timeout to finish in-flight requests, then their flush.
+        "graceful_timeout": int(settings.delivery_timeout_s * 2 + 5),
+        "timeout": max(30, int(settings.delivery_timeout_s * 3)),
+        "accesslog": "-" if args.access_log else None,
+        "errorlog": "-",
+        "loglevel": args.log_level,
+        "proc_name": "event-api",
+        # gunicorn >= 25 opens one control socket per user by default: parallel servers would fight.
+        "control_socket_disable": True,
+        "post_worker_init": _warm_producer,
+        "worker_exit": _close_producer,
+    }
+
+    class EventApi(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if (
+                    key in self.cfg.settings
+                ):  # settings newer than the installed gunicorn are skipped
+                    self.cfg.set(key, value)
+
+        def load(self):
+            return create_app(settings)
+
+    EventApi().run()
+
+
+# ---------------------------------------------------------------- werkzeug
+
+
+def run_werkzeug(settings: ProducerSettings, args: argparse.Namespace) -> None:
+    from werkzeug.serving import run_simple
+
+    app = create_app(settings)
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt  # serve_forever() stops on it; the finally below flushes
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        publisher_of(app).close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"invalid settings: {exc}", file=sys.stderr)
+        return 2
+    log.info("settings: %s (server %s, pid %d)", settings.public_dict(), args.server, os.getpid())
+    if args.server == "werkzeug":
+        run_werkzeug(settings, args)
+    else:
+        run_gunicorn(settings, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

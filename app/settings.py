@@ -1,0 +1,149 @@
+"""The producer API's settings: one frozen object, read once from the environment and/or flags.
+
+Environment variables (all optional):
+
+| variable | field | default |
+| --- | --- | --- |
+| `KAFKA_BOOTSTRAP_SERVERS` | `bootstrap_servers` | `127.0.0.1:9092` |
+| `EVENTS_TOPIC` | `topic` | `events` |
+| `KAFKA_CLIENT` | `client` (`kafka-python` / `confluent-kafka`) | `kafka-python` |
+| `PRODUCER_ACKS` | `acks` (`0` / `1` / `all`) | `all` |
+| `PRODUCER_LINGER_MS` | `linger_ms` | `5` |
+| `PRODUCER_BATCH_SIZE` | `batch_size` (bytes) | `65536` |
+| `PRODUCER_COMPRESSION` | `compression` (`none` / `gzip` / `lz4` / `zstd` / `snappy`) | `none` |
+| `DELIVERY_MODE` | `delivery` (`ack` / `async` / `flush` / `noop`) | `ack` |
+| `DELIVERY_TIMEOUT_S` | `delivery_timeout_s` | `10` |
+| `MAX_BODY_BYTES` | `max_body_bytes` | `1048576` |
+| `MAX_BATCH_EVENTS` | `max_batch_events` | `1000` |
+| `MAX_JSON_DEPTH` | `max_json_depth` (nesting levels inside one event) | `32` |
+| `HEALTH_CACHE_S` | `health_cache_s` (how long a Kafka probe result is reused) | `1` |
+| `HEALTH_TIMEOUT_S` | `health_timeout_s` (one probe's budget) | `1` |
+| `API_KEY` | `api_key` (when set, `X-API-Key` is required) | unset |
+| `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`, `KAFKA_SSL_CAFILE`, `KAFKA_SSL_CERTFILE`, `KAFKA_SSL_KEYFILE` | pass-through security settings for external clusters | unset |
+
+Secrets (`api_key`, `sasl_password`) are excluded from `repr()` and `public_dict()` so they are never logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+CLIENTS = ("kafka-python", "confluent-kafka")
+ACKS = ("0", "1", "all")
+COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "snappy")
+DELIVERY_MODES = ("ack", "async", "flush", "noop")
+
+# env var -> (field name, converter)
+_ENV: dict[str, tuple[str, type]] = {
+    "KAFKA_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),
+    "EVENTS_TOPIC": ("topic", str),
+    "KAFKA_CLIENT": ("client", str),
+    "PRODUCER_ACKS": ("acks", str),
+    "PRODUCER_LINGER_MS": ("linger_ms", int),
+    "PRODUCER_BATCH_SIZE": ("batch_size", int),
+    "PRODUCER_COMPRESSION": ("compression", str),
+    "DELIVERY_MODE": ("delivery", str),
+    "DELIVERY_TIMEOUT_S": ("delivery_timeout_s", float),
+    "MAX_BODY_BYTES": ("max_body_bytes", int),
+    "MAX_BATCH_EVENTS": ("max_batch_events", int),
+    "MAX_JSON_DEPTH": ("max_json_depth", int),
+    "HEALTH_CACHE_S": ("health_cache_s", float),
+    "HEALTH_TIMEOUT_S": ("health_timeout_s", float),
+    "API_KEY": ("api_key", str),
+    "KAFKA_SECURITY_PROTOCOL": ("security_protocol", str),
+    "KAFKA_SASL_MECHANISM": ("sasl_mechanism", str),
+    "KAFKA_SASL_USERNAME": ("sasl_username", str),
+    "KAFKA_SASL_PASSWORD": ("sasl_password", str),
+    "KAFKA_SSL_CAFILE": ("ssl_cafile", str),
+    "KAFKA_SSL_CERTFILE": ("ssl_certfile", str),
+    "KAFKA_SSL_KEYFILE": ("ssl_keyfile", str),
+}
+ENV_VARS: dict[str, str] = {var: name for var, (name, _) in _ENV.items()}
+_SECRETS = ("api_key", "sasl_password")
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "events"
+    client: str = "kafka-python"
+    acks: str = "all"
+    linger_ms: int = 5
+    batch_size: int = 65536
+    compression: str = "none"
+    delivery: str = "ack"
+    delivery_timeout_s: float = 10.0
+    max_body_bytes: int = 1024 * 1024
+    max_batch_events: int = 1000
+    max_json_depth: int = 32
+    health_cache_s: float = 1.0
+    health_timeout_s: float = 1.0
+    api_key: str | None = field(default=None, repr=False)
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("client", self.client, CLIENTS)
+        _check_choice("acks", self.acks, ACKS)
+        _check_choice("compression", self.compression, COMPRESSIONS)
+        _check_choice("delivery", self.delivery, DELIVERY_MODES)
+        for name in ("linger_ms", "max_json_depth"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        for name in ("batch_size", "max_body_bytes", "max_batch_events"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("delivery_timeout_s", "health_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if not self.bootstrap_servers.strip():
+            raise ValueError("bootstrap_servers must not be empty")
+        if not self.topic.strip():
+            raise ValueError("topic must not be empty")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> ProducerSettings:
+        """Settings from `env` (default: os.environ); keyword overrides (e.g. flags) win.
+
+        Overrides that are None are ignored, so argparse defaults of None fall through.
+        """
+        env = os.environ if env is None else env
+        values = {}
+        for var, (name, convert) in _ENV.items():
+            raw = env.get(var)
+            if raw is not None and raw != "":
+                try:
+                    values[name] = convert(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{var}={raw!r}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes) -> ProducerSettings:
+        return dataclasses.replace(self, **changes)
+
+    def public_dict(self) -> dict:
+        """Every setting but the secrets (safe to log or store in metrics.json)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _SECRETS}
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in a child process."""
+        out = {}
+        for var, (name, _) in _ENV.items():
+            value = getattr(self, name)
+            if value is not None:
+                out[var] = str(value)
+        return out
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

@@ -1,0 +1,122 @@
+"""Request body parsing and the event schema.
+
+An event is a JSON object:
+- `event`: required, a non-empty string of at most 256 characters;
+- `user_id`: optional, an integer (10.0 counts, as in JSON Schema) or a string (at most 256 chars);
+- `event_id`: optional, a non-empty string of at most 128 characters (the API adds a UUID4 hex when absent);
+- `sent_at`: optional, a number (epoch seconds, as the simulator stamps it);
+- any other field: any JSON value, with the whole event nested at most `max_depth` levels deep.
+
+`received_at` is the API's own field: a client's value is overwritten.
+"""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+
+MAX_EVENT_NAME = 256
+MAX_USER_ID = 256
+MAX_EVENT_ID = 128
+
+
+class InvalidBody(ValueError):
+    """The request body as a whole is unusable; `status` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def is_json_content_type(mimetype: str) -> bool:
+    """application/json or any application/*+json type."""
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def parse_json(body: bytes) -> object:
+    """The JSON value in `body`; InvalidBody on empty, non-UTF-8, malformed or too deep input."""
+    if not body.strip():
+        raise InvalidBody("empty body: expected JSON")
+    try:
+        # orjson rejects invalid UTF-8, NaN/Infinity and integers beyond 64 bits, and stops at
+        # 1024 levels instead of overflowing the stack as a recursive parser would.
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        message = str(exc)
+        if "depth limit" in message.lower() or "recursion" in message.lower():
+            raise InvalidBody("JSON nested too deeply") from None
+        if "utf-8" in message.lower():
+            raise InvalidBody(f"body is not valid UTF-8: {message}") from None
+        raise InvalidBody(f"malformed JSON: {message}") from None
+
+
+def json_depth_exceeds(value: object, max_depth: int) -> bool:
+    """True when containers in `value` nest deeper than `max_depth` (the value itself is level 1)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def event_error(event: object, max_depth: int) -> str | None:
+    """Why `event` is not a valid event, or None when it is."""
+    if not isinstance(event, dict):
+        return f"an event must be a JSON object, not {_json_type(event)}"
+    name = event.get("event")
+    if name is None:
+        return "'event' is required"
+    if not isinstance(name, str):
+        return f"'event' must be a string, not {_json_type(name)}"
+    if not name or len(name) > MAX_EVENT_NAME:
+        return f"'event' must be 1 to {MAX_EVENT_NAME} characters"
+    if "user_id" in event:
+        user_id = event["user_id"]
+        # 10.0 is an integer to JSON Schema (and to the OpenAPI document), so it is one here too.
+        integral = isinstance(user_id, int) or (isinstance(user_id, float) and user_id.is_integer())
+        if isinstance(user_id, bool) or not (integral or isinstance(user_id, str)):
+            return f"'user_id' must be an integer or a string, not {_json_type(user_id)}"
+        if isinstance(user_id, str) and len(user_id) > MAX_USER_ID:
+            return f"'user_id' must be at most {MAX_USER_ID} characters"
+    if "event_id" in event:
+        event_id = event["event_id"]
+        if not isinstance(event_id, str):
+            return f"'event_id' must be a string, not {_json_type(event_id)}"
+        if not event_id or len(event_id) > MAX_EVENT_ID:
+            return f"'event_id' must be 1 to {MAX_EVENT_ID} characters"
+    if "sent_at" in event:
+        sent_at = event["sent_at"]
+        if isinstance(sent_at, bool) or not isinstance(sent_at, int | float):
+            return f"'sent_at' must be a number, not {_json_type(sent_at)}"
+        if not math.isfinite(sent_at):
+            return "'sent_at' must be finite"
+    if json_depth_exceeds(event, max_depth):
+        return f"event nested deeper than {max_depth} levels"
+    return None
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -1,0 +1,247 @@
+"""Start the system under test, the producer API and its consumers, as `ManagedProcess`es.
+
+    with ApiService(settings, log_path=run_dir / "api.log") as api:       # ready: /healthz is 200
+        with ConsumerService(bootstrap, topic, group, run_dir / "events.log",
+                             output_path=run_dir / "consumer.out") as consumer:  # ready: "consumer ready"
+            ... api.url ...
+
+Both stop with SIGTERM, then SIGKILL after a timeout (gunicorn's graceful shutdown flushes every
+worker's producer; the consumer commits what it wrote). Settings reach the child through the
+environment, with every variable of app/settings.py set or removed, so a stray variable in the
+harness's own environment cannot change a run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from app.settings import ENV_VARS, ProducerSettings
+from harness.ports import free_port
+from harness.processes import ManagedProcess, tail
+
+
+class ServiceStartError(RuntimeError):
+    """A service exited or did not become ready; the message carries the tail of its log."""
+
+
+def _child_env(settings_env: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env.update(settings_env)
+    env["PYTHONUNBUFFERED"] = "1"  # log lines (and "consumer ready") reach the file at once
+    env.update(extra or {})
+    return env
+
+
+def api_command(
+    settings: ProducerSettings,
+    port: int,
+    host: str = "127.0.0.1",
+    server: str = "gunicorn",
+    workers: int | None = None,
+    threads: int | None = None,
+    python: str = sys.executable,
+) -> list[str]:
+    """The command line of the API; the producer settings themselves travel in the environment."""
+    cmd = [python, "-m", "app.producer", "--host", host, "--port", str(port), "--server", server]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
+    return cmd
+
+
+def http_get(url: str, timeout: float) -> tuple[int, bytes]:
+    """(status, body) of a GET; status 0 when nothing answered."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (OSError, urllib.error.URLError):
+        return 0, b""
+
+
+class ApiService:
+    """The producer API (gunicorn or Werkzeug) on 127.0.0.1; ready when GET /healthz answers 200."""
+
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        log_path: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        server: str = "gunicorn",
+        workers: int | None = None,
+        threads: int | None = None,
+        ready_timeout: float = 60.0,
+        stop_timeout: float | None = None,
+        detached: bool = False,
+        cwd: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self.server = server
+        self.ready_timeout = ready_timeout
+        # gunicorn gives in-flight requests up to twice the delivery timeout before its workers
+        # flush: SIGKILL must not come before that.
+        if stop_timeout is None:
+            stop_timeout = settings.delivery_timeout_s * 3 + 10
+        self.process = ManagedProcess(
+            "api",
+            api_command(settings, self.port, host, server, workers, threads),
+            log_path,
+            env=_child_env(settings.to_env()),
+            cwd=cwd,
+            detached=detached,
+            stop_timeout=stop_timeout,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def start(self, wait: bool = True) -> ApiService:
+        self.process.start()
+        if wait:
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Until /healthz is 200 (the API serves and reaches Kafka)."""
+        deadline = time.monotonic() + (self.ready_timeout if timeout is None else timeout)
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if not self.process.running():
+                raise ServiceStartError(
+                    f"the API exited with code {self.process.returncode()}:\n"
+                    + self.process.log_tail()
+                )
+            status, body = http_get(self.url + "/healthz", timeout=2)
+            if status == 200:
+                return
+            if status:
+                last = f"{status} {body[:200].decode('utf-8', 'replace')}"
+            time.sleep(0.1)
+        raise ServiceStartError(
+            f"the API at {self.url} was not ready within the timeout (last: {last}):\n"
+            + self.process.log_tail()
+        )
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        return self.process.stop(timeout)
+
+    def __enter__(self) -> ApiService:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+READY_LINE = "consumer ready"
+
+
+class ConsumerService:
+    """One `python -m app.consumer` process; ready when its output says `consumer ready`."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        log_file: Path,
+        output_path: Path,
+        client: str = "kafka-python",
+        ready_timeout: float = 60.0,
+        stop_timeout: float = 20.0,
+        detached: bool = False,
+        cwd: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.log_file = Path(log_file)
+        self.output_path = Path(output_path)
+        self.ready_timeout = ready_timeout
+        cmd = [
+            python, "-m", "app.consumer",
+            "--bootstrap-servers", bootstrap_servers,
+            "--topic", topic,
+            "--group-id", group_id,
+            "--log-file", str(self.log_file),
+            "--client", client,
+        ]  # fmt: skip
+        self.process = ManagedProcess(
+            "consumer",
+            cmd,
+            self.output_path,
+            env=_child_env({}, extra_env),
+            cwd=cwd,
+            detached=detached,
+            stop_timeout=stop_timeout,
+        )
+        self._output_offset = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def start(self, wait: bool = True) -> ConsumerService:
+        # Output files are appended to: only lines written after this start count as "ready".
+        self._output_offset = self.output_path.stat().st_size if self.output_path.exists() else 0
+        self.process.start()
+        if wait:
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def _said_ready(self) -> bool:
+        try:
+            with open(self.output_path, "rb") as fh:
+                fh.seek(self._output_offset)
+                return READY_LINE.encode() in fh.read()
+        except FileNotFoundError:
+            return False
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (self.ready_timeout if timeout is None else timeout)
+        while time.monotonic() < deadline:
+            if self._said_ready():
+                return
+            if not self.process.running():
+                raise ServiceStartError(
+                    f"the consumer exited with code {self.process.returncode()}:\n"
+                    + tail(self.output_path)
+                )
+            time.sleep(0.1)
+        raise ServiceStartError(
+            "the consumer did not say 'consumer ready' within the timeout:\n"
+            + tail(self.output_path)
+        )
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        return self.process.stop(timeout)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def __enter__(self) -> ConsumerService:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
