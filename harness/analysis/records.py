@@ -1,0 +1,45 @@
+"""Read the simulator's per-event client records (`client_records.parquet`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RECORDS_FILE = "client_records.parquet"
+# column -> dtype, as docs/ARCHITECTURE.md defines the file
+RECORD_COLUMNS = {
+    "event_id": "str",
+    "request_id": "int64",
+    "scheduled_at": "float64",
+    "sent_at": "float64",
+    "done_at": "float64",
+    "status": "int64",
+    "accepted": "bool",
+    "error": "str",
+}
+_OPTIONAL = {"scheduled_at": np.nan, "error": ""}  # closed-loop or older writers may omit these
+
+
+def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
+    """The records with every documented column present and typed (ValueError: what is missing)."""
+    df = df.copy()
+    for name, default in _OPTIONAL.items():
+        if name not in df.columns:
+            df[name] = default
+    missing = [c for c in RECORD_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"client records lack column(s): {', '.join(missing)}")
+    df["error"] = df["error"].fillna("")
+    df["status"] = df["status"].fillna(0)
+    df["accepted"] = df["accepted"].fillna(False)
+    return df.astype(RECORD_COLUMNS)
+
+
+def read_client_records(path: str | Path) -> pd.DataFrame:
+    """One row per event the client sent; `path` is the parquet file or the run directory."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORDS_FILE
+    return normalize_records(pd.read_parquet(path))

@@ -1,0 +1,95 @@
+"""A sweep as a table: one row per run directory, and the best setting under a latency objective.
+
+A run directory holds `metrics.json` when the run succeeded. A failed run holds `failure.json`
+(`{"error": ..., "config": {...}}`; the config may also come from a `config.json` beside it) or
+no metrics.json at all; it becomes a row with status "failed" and the error, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+METRICS_FILE = "metrics.json"
+FAILURE_FILE = "failure.json"
+CONFIG_FILE = "config.json"
+_FRONT = ["run_dir", "status", "error"]
+
+
+def _read_json(path: Path) -> object:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _failure_row(run_dir: Path, error: str) -> dict:
+    """A failed run: its error, and its config when the run left one behind."""
+    row: dict = {"error": error}
+    for name in (FAILURE_FILE, CONFIG_FILE):
+        try:
+            found = _read_json(run_dir / name)
+        except (OSError, ValueError):
+            continue
+        config = found.get("config") if name == FAILURE_FILE else found
+        if isinstance(config, dict):
+            row["config"] = config
+            break
+    return row
+
+
+def _failure_error(run_dir: Path) -> str:
+    try:
+        failure = _read_json(run_dir / FAILURE_FILE)
+    except ValueError as exc:
+        return f"unreadable {FAILURE_FILE}: {exc}"
+    if isinstance(failure, dict) and failure.get("error"):
+        return str(failure["error"])
+    return json.dumps(failure)
+
+
+def _run_row(run_dir: Path) -> dict:
+    """The nested dict of one run (metrics or failure), before flattening."""
+    if (run_dir / FAILURE_FILE).exists():
+        return {"status": "failed", **_failure_row(run_dir, _failure_error(run_dir))}
+    try:
+        metrics = _read_json(run_dir / METRICS_FILE)
+    except FileNotFoundError:
+        return {"status": "failed", **_failure_row(run_dir, f"no {METRICS_FILE} in {run_dir}")}
+    except (OSError, ValueError) as exc:
+        return {"status": "failed", **_failure_row(run_dir, f"unreadable {METRICS_FILE}: {exc}")}
+    if not isinstance(metrics, dict):
+        return {"status": "failed", "error": f"{METRICS_FILE} is not an object"}
+    return {"status": "ok", "error": None, **metrics}
+
+
+def summarize_sweep(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per run: run_dir, status ("ok"/"failed"), error, then every key of metrics.json
+    flattened with dots (`config.threads`, `throughput_eps`, `latency_ms.http.p99`, ...)."""
+    rows = []
+    for run_dir in map(Path, run_dirs):
+        rows.append({"run_dir": str(run_dir), **_run_row(run_dir)})
+    if not rows:
+        return pd.DataFrame(columns=_FRONT)
+    table = pd.json_normalize(rows, sep=".")
+    return table[_FRONT + [c for c in table.columns if c not in _FRONT]]
+
+
+def best_setting(
+    summary_df: pd.DataFrame,
+    p99_ms_max: float,
+    latency: str = "latency_ms.http.p99",
+    throughput: str = "throughput_eps",
+) -> pd.Series | None:
+    """The successful run with the highest throughput whose p99 latency is below `p99_ms_max`
+    (strictly), or None when no run meets the objective."""
+    if summary_df.empty or latency not in summary_df or throughput not in summary_df:
+        return None
+    ok = summary_df["status"].eq("ok")
+    lat = pd.to_numeric(summary_df[latency], errors="coerce")
+    thr = pd.to_numeric(summary_df[throughput], errors="coerce")
+    feasible = ok & (lat < p99_ms_max) & thr.notna()
+    if not feasible.any():
+        return None
+    return summary_df.loc[thr[feasible].idxmax()]

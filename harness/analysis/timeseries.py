@@ -1,0 +1,65 @@
+"""A run as a time series: one row per second since the client's first send."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.matching import EventMatch, match_events
+from harness.analysis.records import normalize_records
+
+SERIES_COLUMNS = [
+    "second",
+    "sent_eps",
+    "accepted_eps",
+    "consumed_eps",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+]
+
+
+def _per_second_counts(times: np.ndarray, t0: float, n_seconds: int) -> np.ndarray:
+    times = times[np.isfinite(times)]
+    seconds = np.clip(np.floor(times - t0).astype(np.int64), 0, n_seconds - 1)
+    return np.bincount(seconds, minlength=n_seconds)
+
+
+def per_second(records_df: pd.DataFrame, log_df: pd.DataFrame) -> pd.DataFrame:
+    """Per second of the run (second 0 starts at the first sent_at): events sent, accepted (by
+    the time of their answer), consumed (log lines of this run, duplicates included, by
+    consumed_at) and the p50/p99 end-to-end latency of the events first consumed in that second
+    (NaN in a second with none). Every second up to the last event is present."""
+    records = normalize_records(records_df)
+    match = match_events(records, log_df)
+    if not len(records):
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in SERIES_COLUMNS})
+    t0 = float(records["sent_at"].min())
+    consumed_at = log_df["consumed_at"].to_numpy(dtype=float, na_value=np.nan)[match.in_run]
+    last = np.nanmax(np.concatenate([records["done_at"].to_numpy(float), consumed_at, [t0]]))
+    n_seconds = int(np.floor(last - t0)) + 1
+    accepted_done = records.loc[records["accepted"], "done_at"].to_numpy(dtype=float)
+    frame = pd.DataFrame(
+        {
+            "second": np.arange(n_seconds),
+            "sent_eps": _per_second_counts(records["sent_at"].to_numpy(float), t0, n_seconds),
+            "accepted_eps": _per_second_counts(accepted_done, t0, n_seconds),
+            "consumed_eps": _per_second_counts(consumed_at, t0, n_seconds),
+        }
+    )
+    return frame.join(_e2e_per_second(match, t0), on="second")
+
+
+def _e2e_per_second(match: EventMatch, t0: float) -> pd.DataFrame:
+    """p50/p99 of e2e latency (ms) grouped by the second of first consumption."""
+    first = match.first_consumed_at
+    e2e = pd.DataFrame(
+        {
+            "second": np.floor(first - t0),
+            "e2e": (first - match.events["sent_at"].to_numpy(float)) * 1000.0,
+        }
+    ).dropna()
+    if e2e.empty:
+        return pd.DataFrame(columns=["e2e_p50_ms", "e2e_p99_ms"], dtype=float)
+    quantiles = e2e.groupby(e2e["second"].astype(np.int64))["e2e"].quantile([0.5, 0.99]).unstack()
+    quantiles.columns = ["e2e_p50_ms", "e2e_p99_ms"]
+    return quantiles.reindex(columns=["e2e_p50_ms", "e2e_p99_ms"])
