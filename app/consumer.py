@@ -9,9 +9,10 @@ only then are its offsets committed. A crash therefore re-delivers at most the u
 this process; `--fsync` also makes them survive a crash of the machine, at a cost per batch.
 
 Environment (flags win): KAFKA_BOOTSTRAP_SERVERS, EVENTS_TOPIC, CONSUMER_GROUP, EVENTS_LOG,
-KAFKA_CLIENT, DEAD_LETTER_LOG, CONSUMER_FSYNC (1/true), CONSUMER_MAX_RECORDS, and for external
-clusters KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD,
-KAFKA_SSL_CAFILE, KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE (never printed).
+KAFKA_CLIENT, DEAD_LETTER_LOG, CONSUMER_FSYNC (1/true), CONSUMER_MAX_RECORDS,
+CONSUMER_SESSION_TIMEOUT_MS, and for external clusters KAFKA_SECURITY_PROTOCOL,
+KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL_CAFILE,
+KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE (never printed).
 
 stdout gets: the client library, one `consumer ready` line once partitions are assigned, and a
 summary at exit. Exit codes: 0 stopped by SIGTERM/SIGINT, 1 the log could not be written (nothing
@@ -32,7 +33,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.consumer_client import CLIENTS, CommitFailed, ConsumerClient, make_client, next_offsets
+from app.consumer_client import (
+    CLIENTS,
+    ClientConfig,
+    CommitFailed,
+    ConsumerClient,
+    make_client,
+    next_offsets,
+)
 from app.eventlog import LineFile, Record, format_batch
 
 _SECURITY_ENV = {
@@ -57,6 +65,7 @@ class ConsumerSettings:
     fsync: bool = False
     max_records: int = 2000  # records per poll, i.e. per write and commit
     poll_timeout_s: float = 0.5  # also how quickly SIGTERM is noticed
+    session_timeout_ms: int = 10_000  # how soon a killed member's partitions move on
     security_protocol: str | None = None
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -72,6 +81,15 @@ class ConsumerSettings:
     def security(self) -> dict[str, str]:
         """The security settings that are set (passed to the client, never printed)."""
         return {k: getattr(self, k) for k in _SECURITY_ENV if getattr(self, k)}
+
+    def client_config(self) -> ClientConfig:
+        return ClientConfig(
+            self.bootstrap_servers,
+            self.group_id,
+            self.security(),
+            self.max_records,
+            self.session_timeout_ms,
+        )
 
     @classmethod
     def from_args(
@@ -89,6 +107,7 @@ class ConsumerSettings:
             fsync=args.fsync,
             max_records=args.max_records,
             poll_timeout_s=args.poll_timeout,
+            session_timeout_ms=args.session_timeout_ms,
             **{name: env.get(var) or None for name, var in _SECURITY_ENV.items()},
         )
 
@@ -114,6 +133,11 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--max-records", type=int, default=int(env.get("CONSUMER_MAX_RECORDS", d.max_records))
     )
     p.add_argument("--poll-timeout", type=float, default=d.poll_timeout_s)
+    p.add_argument(
+        "--session-timeout-ms",
+        type=int,
+        default=int(env.get("CONSUMER_SESSION_TIMEOUT_MS", d.session_timeout_ms)),
+    )
     return p
 
 
@@ -231,13 +255,7 @@ def run(settings: ConsumerSettings) -> int:
         print(exc.message(), file=sys.stderr, flush=True)
         return 1
     try:
-        client = make_client(
-            settings.client,
-            settings.bootstrap_servers,
-            settings.group_id,
-            settings.security(),
-            settings.max_records,
-        )
+        client = make_client(settings.client, settings.client_config())
     except Exception as exc:  # unreachable brokers, bad security settings, ...
         sink.close()
         print(f"consumer: cannot create the {settings.client} consumer: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.eventlog import Record
@@ -38,6 +39,21 @@ _CONFLUENT_SECURITY = {
 OnAssigned = Callable[[list[int]], None]
 
 
+@dataclass(frozen=True)
+class ClientConfig:
+    bootstrap_servers: str
+    group_id: str
+    security: Mapping[str, str] = field(default_factory=dict, repr=False)
+    max_records: int = 2000
+    # How long the group waits for a member that vanished (SIGKILL) before handing its
+    # partitions to the others. Kafka's default is 45 s; 10 s was the default before 3.0.
+    session_timeout_ms: int = 10_000
+
+    @property
+    def heartbeat_interval_ms(self) -> int:
+        return min(3000, self.session_timeout_ms // 3)
+
+
 class CommitFailed(Exception):
     """The group rejected a commit (e.g. it rebalanced): the records will be delivered again."""
 
@@ -57,24 +73,20 @@ class ConsumerClient(Protocol):
 
 
 class KafkaPythonClient:
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        group_id: str,
-        security: Mapping[str, str],
-        max_records: int,
-    ) -> None:
+    def __init__(self, cfg: ClientConfig) -> None:
         import kafka
 
-        config = {_KAFKA_PYTHON_SECURITY[k]: v for k, v in security.items() if v}
+        security = {_KAFKA_PYTHON_SECURITY[k]: v for k, v in cfg.security.items() if v}
         self._consumer = kafka.KafkaConsumer(
-            bootstrap_servers=bootstrap_servers.split(","),
-            group_id=group_id,
+            bootstrap_servers=cfg.bootstrap_servers.split(","),
+            group_id=cfg.group_id,
             client_id="events-consumer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=max_records,
-            **config,
+            max_poll_records=cfg.max_records,
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+            **security,
         )
         self.name = f"kafka-python {kafka.__version__}"
         self._topic = ""
@@ -91,6 +103,10 @@ class KafkaPythonClient:
 
         self._topic = topic
         self._consumer.subscribe([topic], listener=Listener())
+        # Know the topic's partitions before the first join (in poll): otherwise kafka-python
+        # joins with empty metadata, gets no partitions, and rebalances again when the metadata
+        # arrives; when that update races the join, it stays without partitions for minutes.
+        self._consumer.partitions_for_topic(topic)
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
@@ -112,27 +128,23 @@ class KafkaPythonClient:
 
 
 class ConfluentClient:
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        group_id: str,
-        security: Mapping[str, str],
-        max_records: int,
-    ) -> None:
+    def __init__(self, cfg: ClientConfig) -> None:
         import confluent_kafka
 
         config = {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": group_id,
+            "bootstrap.servers": cfg.bootstrap_servers,
+            "group.id": cfg.group_id,
             "client.id": "events-consumer",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            "session.timeout.ms": cfg.session_timeout_ms,
+            "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
         }
-        config.update({_CONFLUENT_SECURITY[k]: v for k, v in security.items() if v})
+        config.update({_CONFLUENT_SECURITY[k]: v for k, v in cfg.security.items() if v})
         self._consumer = confluent_kafka.Consumer(config)
         self.name = (
-            f"confluent-kafka {confluent_kafka.version()[0]} "
+            f"confluent-kafka {confluent_kafka.version()} "
             f"(librdkafka {confluent_kafka.libversion()[0]})"
         )
         self._topic = ""
@@ -175,18 +187,12 @@ class ConfluentClient:
         self._consumer.close()
 
 
-def make_client(
-    name: str,
-    bootstrap_servers: str,
-    group_id: str,
-    security: Mapping[str, str] | None = None,
-    max_records: int = 2000,
-) -> ConsumerClient:
+def make_client(name: str, cfg: ClientConfig) -> ConsumerClient:
     """The consumer of library `name` (one of CLIENTS), not yet subscribed."""
     kinds = {"kafka-python": KafkaPythonClient, "confluent-kafka": ConfluentClient}
     if name not in kinds:
         raise ValueError(f"unknown Kafka client {name!r}; choose one of {', '.join(CLIENTS)}")
-    return kinds[name](bootstrap_servers, group_id, dict(security or {}), max_records)
+    return kinds[name](cfg)
 
 
 def next_offsets(records: list[Record]) -> dict[int, int]:

@@ -140,3 +140,13 @@ def test_loop_does_not_commit_a_batch_it_could_not_write(tmp_path):
     assert client.commits == []
     message = info.value.message()
     assert "/dev/full" in message and "errno 28 ENOSPC" in message
+
+
+def test_client_config_carries_group_settings_and_hides_secrets():
+    env = {"KAFKA_SASL_PASSWORD": "pw-123", "CONSUMER_SESSION_TIMEOUT_MS": "6000"}
+    cfg = ConsumerSettings.from_args(
+        ["--group-id", "g7", "--max-records", "300"], env
+    ).client_config()
+    assert (cfg.group_id, cfg.max_records, cfg.session_timeout_ms) == ("g7", 300, 6000)
+    assert cfg.heartbeat_interval_ms == 2000  # under a third of the session
+    assert cfg.security == {"sasl_password": "pw-123"} and "pw-123" not in repr(cfg)

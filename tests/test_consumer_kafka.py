@@ -1,0 +1,305 @@
+"""The consumer as a real process (`python -m app.consumer`) against the real embedded broker."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
+
+from harness.processes import ManagedProcess
+
+LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) - (\{.*\})$")
+CLIENTS = ["kafka-python", "confluent-kafka"]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def make_events(n: int) -> list[dict]:
+    return [
+        {"event": "purchase", "user_id": i, "event_id": uuid.uuid4().hex, "sent_at": time.time()}
+        for i in range(n)
+    ]
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    try:
+        for value in values:
+            producer.send(topic, value)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+def produce_events(bootstrap: str, topic: str, events: list[dict]) -> None:
+    produce(bootstrap, topic, [json.dumps(e).encode() for e in events])
+
+
+def start_consumer(
+    tmp_path: Path,
+    bootstrap: str,
+    topic: str,
+    group: str,
+    log_file: Path,
+    client: str = "kafka-python",
+    *extra: str,
+    name: str = "consumer",
+) -> ManagedProcess:
+    cmd = [sys.executable, "-m", "app.consumer", "--bootstrap-servers", bootstrap]
+    cmd += ["--topic", topic, "--group-id", group, "--log-file", str(log_file)]
+    cmd += ["--client", client, "--poll-timeout", "0.2", *extra]
+    out = tmp_path / f"{name}-{uuid.uuid4().hex[:6]}.out"
+    return ManagedProcess(name, cmd, out, cwd=tmp_path, stop_timeout=20).start()
+
+
+def wait_for_output(proc: ManagedProcess, text: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in proc.log_path.read_text():
+            return
+        if not proc.running():
+            pytest.fail(f"consumer exited ({proc.returncode()}):\n{proc.log_tail()}")
+        time.sleep(0.05)
+    pytest.fail(f"no {text!r} within {timeout} s:\n{proc.log_tail()}")
+
+
+def wait_for_partitions(proc: ManagedProcess, count: int, timeout: float = 60.0) -> None:
+    """Until the consumer's latest assignment (ready/assignment line) has `count` partitions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.findall(r"consumer (?:ready|assignment): partitions \[(.*)\]", proc.log_tail())
+        if found and len([p for p in found[-1].split(",") if p.strip()]) == count:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"no assignment of {count} partitions within {timeout} s:\n{proc.log_tail()}")
+
+
+def count_lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_lines(paths: list[Path], n: int, procs: list[ManagedProcess], timeout=60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(count_lines(p) for p in paths) >= n:
+            return
+        for proc in procs:
+            if not proc.running():
+                pytest.fail(f"consumer exited ({proc.returncode()}):\n{proc.log_tail()}")
+        time.sleep(0.05)
+    got = sum(count_lines(p) for p in paths)
+    pytest.fail(f"{got}/{n} lines within {timeout} s:\n" + "\n".join(p.log_tail() for p in procs))
+
+
+def parse_log(path: Path) -> list[dict]:
+    """Every line must match the seed's format; returns the JSON objects."""
+    data = path.read_text()
+    assert data == "" or data.endswith("\n"), "torn last line"
+    docs = []
+    for line in data.splitlines():
+        match = LINE.match(line)
+        assert match, f"line does not match the log format: {line!r}"
+        docs.append(json.loads(match.group(2)))
+    return docs
+
+
+def committed_total(bootstrap: str, group: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group)[group]
+    finally:
+        admin.close()
+    return sum(meta.offset for meta in offsets.values())
+
+
+def stop_cleanly(proc: ManagedProcess) -> str:
+    assert proc.stop() == 0, proc.log_tail()
+    return proc.log_path.read_text()
+
+
+# -- tests ------------------------------------------------------------------------------------
+@pytest.mark.kafka
+@pytest.mark.parametrize("client", CLIENTS)
+def test_consumer_logs_every_event_in_the_seed_format(kafka, new_topic, tmp_path, client):
+    bootstrap, topic, group = kafka.bootstrap_servers, new_topic(3), f"g-{uuid.uuid4().hex}"
+    before, after = make_events(1500), make_events(1500)
+    produce_events(bootstrap, topic, before)  # sent before it joined: earliest must catch them
+    log = tmp_path / "logs" / "events.log"
+    proc = start_consumer(tmp_path, bootstrap, topic, group, log, client)
+    wait_for_output(proc, "consumer ready")
+    produce_events(bootstrap, topic, after)
+    wait_for_lines([log], 3000, [proc])
+    out = stop_cleanly(proc)
+
+    assert out.count("consumer ready") == 1
+    assert "consumer ready: partitions [0, 1, 2]" in out  # ready means it holds partitions
+    assert f"consumer client: {client} " in out
+    assert "consumer stopped: events_written=3000 dead_letters=0" in out
+    docs = parse_log(log)
+    assert len(docs) == 3000
+    sent = {e["event_id"]: e for e in before + after}
+    assert {d["event_id"] for d in docs} == set(sent)
+    for doc in docs:
+        assert {k: doc[k] for k in sent[doc["event_id"]]} == sent[doc["event_id"]]
+        assert doc["consumed_at"] >= doc["sent_at"]
+        assert doc["partition"] in (0, 1, 2)
+    assert len({(d["partition"], d["offset"]) for d in docs}) == 3000
+    assert committed_total(bootstrap, group) == 3000
+    assert (tmp_path / "logs" / "dead-letter.log").read_bytes() == b""
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("client", CLIENTS)
+def test_invalid_records_go_to_the_dead_letter_file(kafka, new_topic, tmp_path, client):
+    bootstrap, topic, group = kafka.bootstrap_servers, new_topic(1), f"g-{uuid.uuid4().hex}"
+    events = make_events(4)
+    values = [json.dumps(events[0]).encode(), b"not json {", json.dumps(events[1]).encode()]
+    values += [b'["an", "array"]', json.dumps(events[2]).encode(), b"\xff\xfe", b"", b"7"]
+    values += [json.dumps(events[3]).encode()]
+    produce(bootstrap, topic, values)
+    log, dead = tmp_path / "events.log", tmp_path / "dead.log"
+    proc = start_consumer(
+        tmp_path, bootstrap, topic, group, log, client, "--dead-letter-file", str(dead)
+    )
+    wait_for_lines([log, dead], len(values), [proc])
+    out = stop_cleanly(proc)
+
+    assert [d["event_id"] for d in parse_log(log)] == [e["event_id"] for e in events]
+    dead_docs = parse_log(dead)
+    assert [d["offset"] for d in dead_docs] == [1, 3, 5, 6, 7]
+    assert [d["raw"] for d in dead_docs] == ["not json {", '["an", "array"]', "\\xff\\xfe", "", "7"]
+    assert all(d["partition"] == 0 for d in dead_docs)
+    assert "events_written=4 dead_letters=5" in out
+    assert committed_total(bootstrap, group) == len(values)
+
+
+class BackgroundProducer(threading.Thread):
+    """Produces `events` at a steady pace, so that a kill lands mid-stream."""
+
+    def __init__(self, bootstrap: str, topic: str, events: list[dict], per_second: int) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.events = bootstrap, topic, events
+        self.per_second = per_second
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2)
+            start = time.monotonic()
+            for i, event in enumerate(self.events):
+                producer.send(self.topic, json.dumps(event).encode())
+                ahead = i / self.per_second - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+            producer.flush(timeout=30)
+            producer.close()
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("client", CLIENTS)
+def test_sigkill_mid_stream_then_restart_loses_nothing(kafka, new_topic, tmp_path, client):
+    bootstrap, topic, group = kafka.bootstrap_servers, new_topic(3), f"g-{uuid.uuid4().hex}"
+    events = make_events(4000)
+    log = tmp_path / "events.log"
+    # A short session: the restarted consumer's group does not wait 10 s for the dead member.
+    fast = ("--session-timeout-ms", "6000")
+    first = start_consumer(tmp_path, bootstrap, topic, group, log, client, *fast, name="first")
+    wait_for_output(first, "consumer ready")
+    producer = BackgroundProducer(bootstrap, topic, events, per_second=2000)
+    producer.start()
+    wait_for_lines([log], 1000, [first])
+    first.kill()  # SIGKILL while events keep arriving
+    killed_at = count_lines(log)
+    # A kill can also land inside a write(): leave the torn line it would leave behind.
+    with open(log, "ab") as fh:
+        fh.write(b'2026-01-01 00:00:00,000 - {"event": "purchase", "user_')
+
+    second = start_consumer(tmp_path, bootstrap, topic, group, log, client, *fast, name="second")
+    producer.join(timeout=60)
+    assert producer.error is None
+    wait_for_lines([log], len(events), [second])
+    deadline = time.monotonic() + 30  # lines may include duplicates: wait for every id
+    wanted = {e["event_id"] for e in events}
+    while not wanted <= {d["event_id"] for d in parse_log(log)} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop_cleanly(second)
+
+    docs = parse_log(log)  # every line parses: the torn one was cut
+    assert wanted <= {d["event_id"] for d in docs}
+    assert killed_at < len(events), "the kill did not land mid-stream"
+    assert len(docs) >= len(events)  # duplicates allowed, losses not
+
+
+@pytest.mark.kafka
+def test_two_consumers_in_a_group_split_the_partitions(kafka, new_topic, tmp_path):
+    bootstrap, topic, group = kafka.bootstrap_servers, new_topic(4), f"g-{uuid.uuid4().hex}"
+    logs = [tmp_path / "events-1.log", tmp_path / "events-2.log"]
+    one = start_consumer(tmp_path, bootstrap, topic, group, logs[0], name="c1")
+    wait_for_output(one, "consumer ready")
+    two = start_consumer(tmp_path, bootstrap, topic, group, logs[1], name="c2")
+    wait_for_output(two, "consumer ready")
+    wait_for_partitions(one, 2)  # the first gave up half of its partitions
+    wait_for_partitions(two, 2)
+    events = make_events(4000)
+    produce_events(bootstrap, topic, events)
+    wait_for_lines(logs, len(events), [one, two])
+    stop_cleanly(one)
+    stop_cleanly(two)
+
+    docs = [parse_log(p) for p in logs]
+    assert all(docs), "each consumer must have logged part of the events"
+    ids = [d["event_id"] for part in docs for d in part]
+    assert sorted(ids) == sorted(e["event_id"] for e in events)  # every event exactly once
+    partitions = [{d["partition"] for d in part} for part in docs]
+    assert not partitions[0] & partitions[1] and partitions[0] | partitions[1] == {0, 1, 2, 3}
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("client", CLIENTS)
+def test_full_disk_stops_without_committing(kafka, new_topic, tmp_path, client):
+    bootstrap, topic, group = kafka.bootstrap_servers, new_topic(2), f"g-{uuid.uuid4().hex}"
+    produce_events(bootstrap, topic, make_events(100))
+    ok = start_consumer(tmp_path, bootstrap, topic, group, tmp_path / "events.log", client)
+    wait_for_lines([tmp_path / "events.log"], 100, [ok])
+    stop_cleanly(ok)
+    assert committed_total(bootstrap, group) == 100
+
+    produce_events(bootstrap, topic, make_events(100))
+    full = start_consumer(
+        tmp_path, bootstrap, topic, group, Path("/dev/full"), client,
+        "--dead-letter-file", str(tmp_path / "dead.log"),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while full.running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert full.returncode() == 1, full.log_tail()
+    out = full.log_path.read_text()
+    assert "cannot write /dev/full" in out and "errno 28 ENOSPC" in out
+    assert committed_total(bootstrap, group) == 100  # nothing past what was written
+
+
+def test_unwritable_log_path_exits_nonzero_before_consuming(tmp_path):
+    # A directory where the file should be: fails at start, before any Kafka connection.
+    (tmp_path / "events.log").mkdir()
+    proc = start_consumer(
+        tmp_path, "127.0.0.1:1", "events", "g", tmp_path / "events.log", name="bad"
+    )
+    deadline = time.monotonic() + 30
+    while proc.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.returncode() == 1
+    out = proc.log_path.read_text()
+    assert f"cannot write {tmp_path / 'events.log'}" in out and "EISDIR" in out
+    assert "consumer ready" not in out
