@@ -26,10 +26,10 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.loadgen.clock import Clock
-from harness.loadgen.config import ENDPOINT_PATHS, SimulatorConfig, new_run_id
+from harness.loadgen.config import ENDPOINT_PATHS, HTTP_CLIENTS, SimulatorConfig, new_run_id
 from harness.loadgen.records import RequestLog, write_records
 from harness.loadgen.result import SimulationResult, event_counts, latency_summary
-from harness.loadgen.senders import Sender, closed_loop, new_session, open_loop
+from harness.loadgen.senders import Sender, closed_loop, new_client, open_loop
 
 __all__ = ["SimulatorConfig", "SimulationResult", "simulate", "measure_ceiling", "main"]
 
@@ -44,21 +44,22 @@ async def _show_progress(bar: tqdm, log: RequestLog, every_s: float = 0.1) -> No
 
 
 async def _run(config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm) -> tuple:
-    async with new_session(config) as session:
-        sender = Sender(config, session, clock, log)
-        ticker = asyncio.create_task(_show_progress(bar, log))
-        start = clock.now()
-        cap_waits = 0
-        try:
-            if config.open_loop:
-                cap_waits = await open_loop(sender, start)
-            else:
-                await closed_loop(sender)
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+    client = new_client(config)
+    sender = Sender(config, client, clock, log)
+    ticker = asyncio.create_task(_show_progress(bar, log))
+    start = clock.now()
+    cap_waits = 0
+    try:
+        if config.open_loop:
+            cap_waits = await open_loop(sender, start)
+        else:
+            await closed_loop(sender)
         end = clock.now()
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        await client.close()
     bar.update(log.events_done - bar.n)
     return start, end, cap_waits, sender.max_in_flight
 
@@ -155,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None)
     p.add_argument("--max-in-flight", type=int, default=2048, help="open-loop cap")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--http-client", choices=HTTP_CLIENTS, default="raw")
     p.add_argument("--out", type=Path, required=True, help="directory for client_records.parquet")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -174,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key,
         max_in_flight=args.max_in_flight,
         seed=args.seed,
+        http_client=args.http_client,
     )
     result = simulate(config, args.out, progress=not args.no_progress)
     if args.no_progress:

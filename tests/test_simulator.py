@@ -131,13 +131,21 @@ def serve(loop_thread):
         loop_thread.run(server.stop())
 
 
+@pytest.fixture(params=["raw", "aiohttp"])
+def http_client(request) -> str:
+    """Both HTTP clients the simulator can use."""
+    return request.param
+
+
 def read_records(tmp_path) -> pd.DataFrame:
     return pd.read_parquet(tmp_path / "client_records.parquet")
 
 
-def test_closed_loop_sends_every_event_once(serve, tmp_path):
+def test_closed_loop_sends_every_event_once(serve, tmp_path, http_client):
     server = serve()
-    cfg = SimulatorConfig(url=server.url, events=500, threads=20, run_id="r1", seed=7)
+    cfg = SimulatorConfig(
+        url=server.url, events=500, threads=20, run_id="r1", seed=7, http_client=http_client
+    )
     result = simulate(cfg, tmp_path, progress=False)
 
     ids = [body["event_id"] for body in server.bodies]
@@ -164,9 +172,10 @@ def test_sent_at_in_body_matches_the_record(serve, tmp_path):
     assert (records["done_at"] >= records["sent_at"]).all()
 
 
-def test_concurrency_limit_is_the_thread_count(serve, tmp_path):
+def test_concurrency_limit_is_the_thread_count(serve, http_client):
     server = serve(delay_s=0.02)
-    result = simulate(SimulatorConfig(url=server.url, events=120, threads=6), None, progress=False)
+    cfg = SimulatorConfig(url=server.url, events=120, threads=6, http_client=http_client)
+    result = simulate(cfg, None, progress=False)
     assert server.max_in_flight == 6
     assert result.max_in_flight == 6
     assert result.sent == 120
@@ -197,10 +206,16 @@ def reject_odd_users(events: list) -> tuple[int, dict]:
     return 207, {"results": results}
 
 
-def test_batch_groups_events_and_reads_per_event_results(serve, tmp_path):
+def test_batch_groups_events_and_reads_per_event_results(serve, tmp_path, http_client):
     server = serve(batch_answer=reject_odd_users)
     cfg = SimulatorConfig(
-        url=server.url, events=1050, endpoint="batch", events_per_request=100, run_id="b", threads=4
+        url=server.url,
+        events=1050,
+        endpoint="batch",
+        events_per_request=100,
+        run_id="b",
+        threads=4,
+        http_client=http_client,
     )
     result = simulate(cfg, tmp_path, progress=False)
 
@@ -288,9 +303,10 @@ def test_open_loop_above_capacity_shows_growing_send_delay(serve, tmp_path):
     assert result.latency_ms["p99"] > result.response_ms["p99"] + 300
 
 
-def test_nothing_listening_is_status_zero_not_a_crash(tmp_path):
+def test_nothing_listening_is_status_zero_not_a_crash(tmp_path, http_client):
     url = f"http://127.0.0.1:{free_port()}"
-    result = simulate(SimulatorConfig(url=url, events=25, threads=5), tmp_path, progress=False)
+    cfg = SimulatorConfig(url=url, events=25, threads=5, http_client=http_client)
+    result = simulate(cfg, tmp_path, progress=False)
     assert (result.failed, result.accepted, result.requests_failed) == (25, 0, 25)
     records = read_records(tmp_path)
     assert (records["status"] == 0).all()
@@ -298,7 +314,7 @@ def test_nothing_listening_is_status_zero_not_a_crash(tmp_path):
     assert np.isnan(result.latency_ms["p50"])  # no answer, no latency sample
 
 
-def test_server_closing_the_connection_is_status_zero(loop_thread, tmp_path):
+def test_server_closing_the_connection_is_status_zero(loop_thread, tmp_path, http_client):
     port = free_port()
 
     async def hang_up(reader, writer):
@@ -307,7 +323,8 @@ def test_server_closing_the_connection_is_status_zero(loop_thread, tmp_path):
 
     server = loop_thread.run(asyncio.start_server(hang_up, "127.0.0.1", port))
     try:
-        cfg = SimulatorConfig(url=f"http://127.0.0.1:{port}", events=10, threads=2)
+        url = f"http://127.0.0.1:{port}"
+        cfg = SimulatorConfig(url=url, events=10, threads=2, http_client=http_client)
         result = simulate(cfg, tmp_path, progress=False)
     finally:
         server.close()
@@ -317,9 +334,11 @@ def test_server_closing_the_connection_is_status_zero(loop_thread, tmp_path):
     assert records["error"].str.contains("Disconnected").all()
 
 
-def test_timeout_is_status_zero(serve, tmp_path):
+def test_timeout_is_status_zero(serve, tmp_path, http_client):
     server = serve(delay_s=1.0)
-    cfg = SimulatorConfig(url=server.url, events=4, threads=4, timeout_s=0.2)
+    cfg = SimulatorConfig(
+        url=server.url, events=4, threads=4, timeout_s=0.2, http_client=http_client
+    )
     result = simulate(cfg, tmp_path, progress=False)
     assert result.failed == 4
     assert read_records(tmp_path)["error"].str.contains("Timeout").all()

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 
 ENDPOINT_PATHS = {"single": "/register_event", "batch": "/events"}
+# "raw": the lean keep-alive client (loadgen/http.py); "aiohttp": aiohttp's full client, slower.
+HTTP_CLIENTS = ("raw", "aiohttp")
 
 
 def new_run_id() -> str:
@@ -30,6 +32,7 @@ class SimulatorConfig:
     # Open loop only: the cap on requests in flight (each holds one connection). When it bites,
     # later requests leave late; that shows as send_delay and is counted in cap_waits.
     max_in_flight: int = 2048
+    http_client: str = "raw"
     # Seeds the choice of event names and user ids (reproducible payloads).
     seed: int | None = None
 
@@ -37,6 +40,8 @@ class SimulatorConfig:
         if self.endpoint not in ENDPOINT_PATHS:
             known = sorted(ENDPOINT_PATHS)
             raise ValueError(f"endpoint must be one of {known}, not {self.endpoint!r}")
+        if self.http_client not in HTTP_CLIENTS:
+            raise ValueError(f"http_client must be one of {HTTP_CLIENTS}, not {self.http_client!r}")
         if self.events < 1:
             raise ValueError("events must be >= 1")
         if self.threads < 1:

@@ -5,36 +5,54 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+from typing import Protocol
 
 import aiohttp
 
+from harness.loadgen.aiohttp_client import AiohttpClient
 from harness.loadgen.clock import Clock
 from harness.loadgen.config import SimulatorConfig
+from harness.loadgen.http import HttpProtocolError, RawHttpClient
 from harness.loadgen.payload import BodyFactory, render
 from harness.loadgen.records import RequestLog
 from harness.loadgen.responses import batch_outcomes
 
-TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+# What counts as "no HTTP answer" (status 0): the run goes on and the error text is recorded.
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, HttpProtocolError)
+
+
+class HttpClient(Protocol):
+    async def post(self, body: bytes) -> tuple[int, bytes]: ...
+
+    async def close(self) -> None: ...
+
+
+def request_headers(config: SimulatorConfig) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if config.api_key:
+        headers["X-API-Key"] = config.api_key
+    return headers
+
+
+def new_client(config: SimulatorConfig) -> HttpClient:
+    """The configured HTTP client; its connections are sized by the callers' concurrency."""
+    headers = request_headers(config)
+    if config.http_client == "aiohttp":
+        return AiohttpClient(config.target_url, headers, config.timeout_s, config.pool_size())
+    return RawHttpClient(config.target_url, headers, config.timeout_s)
 
 
 class Sender:
-    """Sends requests by id over one keep-alive session and records each in the RequestLog."""
+    """Sends requests by id over one HTTP client and records each in the RequestLog."""
 
     def __init__(
-        self,
-        config: SimulatorConfig,
-        session: aiohttp.ClientSession,
-        clock: Clock,
-        log: RequestLog,
+        self, config: SimulatorConfig, client: HttpClient, clock: Clock, log: RequestLog
     ) -> None:
         self.config = config
-        self.session = session
+        self.client = client
         self.clock = clock
         self.log = log
         self.bodies = BodyFactory(config)
-        self.headers = {"Content-Type": "application/json"}
-        if config.api_key:
-            self.headers["X-API-Key"] = config.api_key
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -46,11 +64,8 @@ class Sender:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         outcomes = None
         try:
-            async with self.session.post(
-                self.config.target_url, data=body, headers=self.headers
-            ) as resp:
-                payload = await resp.read()
-                status, error = resp.status, "" if resp.status < 400 else _http_error(payload)
+            status, payload = await self.client.post(body)
+            error = "" if status < 400 else _http_error(payload)
         except TRANSPORT_ERRORS as exc:
             status, error = 0, f"{type(exc).__name__}: {exc}".rstrip(": ")
         finally:
@@ -65,16 +80,6 @@ class Sender:
 def _http_error(payload: bytes, limit: int = 200) -> str:
     """The answer's body, shortened: APIs say what was wrong in it."""
     return payload[:limit].decode("utf-8", "replace")
-
-
-def new_session(config: SimulatorConfig) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=config.pool_size(), limit_per_host=0, ttl_dns_cache=None)
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=config.timeout_s),
-        skip_auto_headers=("User-Agent",),
-        auto_decompress=False,
-    )
 
 
 async def closed_loop(sender: Sender) -> None:
