@@ -1,8 +1,10 @@
 """One owner for every child process the harness starts.
 
 A `ManagedProcess` starts a command with its output in a log file and stops it with SIGTERM, then
-SIGKILL after a timeout. Owned (non-detached) children also get PR_SET_PDEATHSIG, so that even a
-SIGKILLed harness does not leave them behind.
+SIGKILL after a timeout. Owned (non-detached) children started from the main thread also get
+PR_SET_PDEATHSIG, so that even a SIGKILLed harness does not leave them behind. (The signal fires
+when the *thread* that forked exits, so children started from worker threads, e.g. a fault
+injector's restart, rely on their owner's stop() alone.)
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -130,9 +133,12 @@ class ManagedProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=None if self.detached else _die_with_parent,
+                preexec_fn=_die_with_parent if self._tie_to_parent() else None,
             )
         return self
+
+    def _tie_to_parent(self) -> bool:
+        return not self.detached and threading.current_thread() is threading.main_thread()
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

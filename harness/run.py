@@ -1,0 +1,291 @@
+"""One experiment, end to end: `python -m harness run [parameters] --out DIR`.
+
+Broker(s) (embedded unless `bootstrap_servers`) -> topic -> consumers -> API -> simulator -> drain ->
+stop everything -> analysis. Every process is owned by an ExitStack, so it stops on success,
+failure and Ctrl-C. The run directory gets metrics.json, config.json, the consumers' logs, the
+simulator's records and the services' own logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from app.settings import ProducerSettings
+from harness import admin
+from harness.analysis import compute_metrics, read_client_records, read_events_log
+from harness.environment import environment
+from harness.faults import HalfwayTrigger
+from harness.java import harness_home
+from harness.kafka import EmbeddedKafka
+from harness.loadgen.config import SimulatorConfig, new_run_id
+from harness.params import RunConfig, add_run_arguments, config_from_args
+from harness.services import ApiService, ConsumerService
+from harness.simulator import measure_ceiling, simulate
+
+RECORDS_FILE = "client_records.parquet"
+
+
+def events_log_path(out_dir: Path, index: int, consumers: int) -> Path:
+    """`events.log` for a single consumer, `events-<i>.log` for consumer i of several."""
+    return out_dir / ("events.log" if consumers == 1 else f"events-{index}.log")
+
+
+class LogCounter:
+    """Counts the lines of the consumers' logs incrementally (cheap to poll while draining)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.offsets = {p: 0 for p in paths}
+        self.lines = 0
+
+    def poll(self) -> int:
+        for path, offset in self.offsets.items():
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            self.offsets[path] = offset + len(data)
+            self.lines += data.count(b"\n")
+        return self.lines
+
+
+def wait_drained(
+    log_paths: list[Path], accepted_ids: set[str], consumers: list[ConsumerService], timeout: float
+) -> dict:
+    """Until every accepted event id is in the logs, a consumer dies, or `timeout` passes."""
+    counter = LogCounter(log_paths)
+    start = time.monotonic()
+    missing = len(accepted_ids)
+    while True:
+        if counter.poll() >= len(accepted_ids):
+            logged = set(read_events_log(log_paths)["event_id"])
+            missing = len(accepted_ids - logged)
+            if not missing:
+                return {"drained": True, "drain_s": round(time.monotonic() - start, 3)}
+        dead = [c for c in consumers if not c.process.running()]
+        if dead or time.monotonic() - start > timeout:
+            return {
+                "drained": False,
+                "drain_s": round(time.monotonic() - start, 3),
+                "missing_at_timeout": missing,
+                "reason": "a consumer exited" if dead else f"drain timeout ({timeout:.0f} s)",
+            }
+        time.sleep(0.1)
+
+
+def producer_settings(cfg: RunConfig, bootstrap: str, topic: str, delivery: str | None = None):
+    return ProducerSettings.from_env(
+        {},
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        client=cfg.client,
+        acks=cfg.acks,
+        linger_ms=cfg.linger_ms,
+        batch_size=cfg.batch_size,
+        compression=cfg.compression,
+        delivery=delivery or cfg.delivery,
+        delivery_timeout_s=cfg.delivery_timeout_s,
+        max_batch_events=max(1000, cfg.events_per_request),
+    )
+
+
+def simulator_config(cfg: RunConfig, url: str, run_id: str) -> SimulatorConfig:
+    return SimulatorConfig(
+        url=url,
+        events=cfg.events,
+        threads=cfg.threads,
+        rate=cfg.rate,
+        endpoint=cfg.endpoint,
+        events_per_request=cfg.events_per_request,
+        run_id=run_id,
+    )
+
+
+def _ceiling(cfg: RunConfig, out_dir: Path, bootstrap: str, topic: str) -> float:
+    """The simulator's requests/s against the same server with a no-op handler."""
+    settings = producer_settings(cfg, bootstrap, topic, delivery="noop")
+    with ApiService(settings, out_dir / "api-noop.log", server=cfg.server,
+                    workers=cfg.workers, threads=cfg.worker_threads) as noop:  # fmt: skip
+        return measure_ceiling(
+            noop.url,
+            threads=cfg.threads,
+            endpoint=cfg.endpoint,
+            events_per_request=cfg.events_per_request,
+            events=min(cfg.events, 20_000),
+        )
+
+
+def _fault_action(cfg: RunConfig, kafka, consumers, api, topic: str, bootstrap: str):
+    """What the HalfwayTrigger does for `cfg.fault`; returns a report dict."""
+    if cfg.fault == "kill-broker":
+
+        def kill_broker() -> dict:
+            # Kill the leader of partition 0 (a leader election is the interesting case); with
+            # replication_factor >= 2 it is never a partition's only replica.
+            client = admin.admin_client(bootstrap)
+            try:
+                leader = admin.describe_topic(client, topic)["partitions"][0]["leader_id"]
+            finally:
+                client.close()
+            node = leader if leader in range(1, cfg.brokers + 1) else cfg.brokers
+            kafka.kill_node(node)
+            return {"fault": "kill-broker", "node": node}
+
+        return kill_broker
+    if cfg.fault == "kill-consumer":
+
+        def kill_consumer() -> dict:
+            consumers[0].kill()
+            consumers[0].start()  # same log file: it repairs a torn last line and appends
+            return {"fault": "kill-consumer", "consumer": 0}
+
+        return kill_consumer
+
+    def restart_api() -> dict:
+        api.stop()  # SIGTERM: graceful, in-flight requests finish, producers flush
+        api.start()
+        return {"fault": "restart-api"}
+
+    return restart_api
+
+
+def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict:
+    """Runs one experiment into `out_dir` and returns its metrics (also in metrics.json)."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id()
+    env = environment(cfg.client)
+    (out_dir / "config.json").write_text(
+        json.dumps({"run_id": run_id, **cfg.to_dict()}, indent=2) + "\n"
+    )
+    say = (
+        (lambda msg: print(f"[harness] {msg}", file=sys.stderr, flush=True))
+        if progress
+        else (lambda msg: None)
+    )
+    report: dict = {"run_id": run_id}
+    kafka = None
+    with ExitStack() as stack:
+        if cfg.bootstrap_servers:
+            bootstrap = cfg.bootstrap_servers
+            topic = f"{cfg.topic}-{run_id}"  # an external cluster: never mix with older events
+        else:
+            say(f"starting {cfg.brokers} embedded Kafka broker(s)")
+            root = harness_home() / "kafka" / f"run-{run_id}"
+            kafka = EmbeddedKafka(brokers=cfg.brokers, root=root, min_insync_replicas=cfg.isr())
+            stack.callback(_keep_broker_logs, kafka, out_dir, root)  # runs after the brokers stop
+            stack.enter_context(kafka)
+            bootstrap, topic = kafka.bootstrap_servers, cfg.topic
+        admin.create_topic(
+            bootstrap, topic, cfg.partitions, cfg.replication_factor,
+            config={"min.insync.replicas": str(cfg.isr())},
+        )  # fmt: skip
+        report["topic"] = topic
+
+        ceiling = cfg.ceiling_rps
+        if cfg.measure_ceiling:
+            say("measuring the simulator's ceiling against a no-op API")
+            ceiling = _ceiling(cfg, out_dir, bootstrap, topic)
+            report["ceiling_rps"] = ceiling
+
+        say(f"starting {cfg.consumers} consumer(s) and the API ({cfg.server}, {cfg.delivery})")
+        log_paths = [events_log_path(out_dir, i, cfg.consumers) for i in range(cfg.consumers)]
+        consumers = [
+            ConsumerService(
+                bootstrap, topic, f"harness-{run_id}", log_paths[i],
+                output_path=out_dir / f"consumer-{i}.out", client=cfg.client,
+            )
+            for i in range(cfg.consumers)
+        ]  # fmt: skip
+        for consumer in consumers:
+            stack.enter_context(_started(consumer))
+        for consumer in consumers:
+            consumer.wait_ready()
+        api = ApiService(
+            producer_settings(cfg, bootstrap, topic), out_dir / "api.log", server=cfg.server,
+            workers=cfg.workers, threads=cfg.worker_threads,
+        )  # fmt: skip
+        stack.enter_context(api)
+
+        trigger = None
+        if cfg.fault != "none":
+            action = _fault_action(cfg, kafka, consumers, api, topic, bootstrap)
+            trigger = HalfwayTrigger(bootstrap, topic, cfg.partitions, cfg.events // 2, action)
+            stack.callback(trigger.stop)
+            trigger.start()
+
+        say(f"simulating {cfg.events} events against {api.url}")
+        result = simulate(simulator_config(cfg, api.url, run_id), out_dir, progress=progress)
+        if trigger is not None:
+            report["fault"] = trigger.stop() or {"fault": cfg.fault, "error": "never triggered"}
+        api.stop()  # async delivery: the graceful stop flushes what was only queued
+
+        records = read_client_records(out_dir / RECORDS_FILE)
+        accepted = set(records.loc[records["accepted"], "event_id"])
+        say(f"waiting for the consumers to log {len(accepted)} accepted events")
+        report["drain"] = wait_drained(log_paths, accepted, consumers, cfg.drain_timeout_s)
+        report["simulator"] = result.to_dict()
+    # Everything is stopped here; analysis reads the files the run left.
+    metrics = compute_metrics(
+        records, read_events_log(log_paths), cfg.to_dict(), env, ceiling_rps=ceiling
+    )
+    metrics["run"] = report
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+class _started:
+    """Starts a service without waiting (they start in parallel), stops it on exit."""
+
+    def __init__(self, service) -> None:
+        self.service = service
+
+    def __enter__(self):
+        return self.service.start(wait=False)
+
+    def __exit__(self, *exc) -> None:
+        self.service.stop()
+
+
+def _keep_broker_logs(kafka: EmbeddedKafka, out_dir: Path, root: Path) -> None:
+    """Copy each broker's own log into the run directory, then drop the broker's data."""
+    for node in kafka.nodes:
+        src = node.logs_dir / "server.log"
+        if src.exists():
+            shutil.copy(src, out_dir / f"kafka-{node.node_id}.log")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def summary_line(metrics: dict) -> str:
+    c, lat = metrics["counts"], metrics["latency_ms"]
+    http, e2e = lat["http"] or {}, lat["e2e"] or {}
+    tput = metrics.get("throughput_eps") or 0
+    return (
+        f"{tput:,.0f} events/s; http p50 {http.get('p50', 0):.1f} ms p99 {http.get('p99', 0):.1f} ms; "
+        f"e2e p99 {e2e.get('p99', 0):.1f} ms; sent {c['sent']} accepted {c['accepted']} "
+        f"consumed {c['consumed']} unique {c['unique_consumed']} lost {c['lost']} "
+        f"duplicates {c['duplicates']}"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    metrics = run_experiment(cfg, Path(args.out), progress=not args.quiet)
+    print(summary_line(metrics))
+    print(f"metrics: {Path(args.out).resolve() / 'metrics.json'}")
+    return 1 if metrics["counts"]["lost"] else 0
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("run", help="one experiment, end to end; writes DIR/metrics.json")
+    add_run_arguments(p)
+    p.add_argument("--out", required=True, help="the run directory")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_run)

@@ -1,0 +1,118 @@
+"""One experiment end to end (`harness run`) against real Kafka, gunicorn and consumer processes.
+
+Runs that do not kill brokers share the session's broker (as an "external" cluster: a fresh topic
+per run); the broker-fault run starts its own 3-broker cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.params import RunConfig
+from harness.run import run_experiment
+
+pytestmark = pytest.mark.kafka
+
+METRIC_KEYS = {"config", "environment", "counts", "duration_s", "throughput_eps", "latency_ms"}
+COUNT_KEYS = {"sent", "accepted", "rejected", "failed", "consumed", "unique_consumed", "lost",
+              "duplicates"}  # fmt: skip
+
+
+def _run(kafka, tmp_path, **params) -> dict:
+    cfg = RunConfig(bootstrap_servers=kafka.bootstrap_servers, drain_timeout_s=60, **params)
+    return run_experiment(cfg, tmp_path / "run", progress=False)
+
+
+def test_closed_loop_run_logs_every_accepted_event(kafka, tmp_path):
+    metrics = _run(kafka, tmp_path, events=1500, threads=50)
+    counts = metrics["counts"]
+    assert counts["sent"] == counts["accepted"] == counts["unique_consumed"] == 1500
+    assert counts["lost"] == 0 and counts["duplicates"] == 0
+    assert set(metrics) >= METRIC_KEYS and set(counts) >= COUNT_KEYS
+    assert metrics["throughput_eps"] > 0
+    assert 0 < metrics["latency_ms"]["http"]["p50"] <= metrics["latency_ms"]["http"]["p99"]
+    assert metrics["latency_ms"]["send_delay"] is None  # closed loop
+    assert metrics["environment"]["kafka_version"] and metrics["environment"]["client_library"]
+    run = tmp_path / "run"
+    for name in ("metrics.json", "config.json", "events.log", "client_records.parquet", "api.log"):
+        assert (run / name).exists(), name
+    assert json.loads((run / "metrics.json").read_text())["counts"] == counts
+
+
+def test_batch_endpoint_with_two_consumers(kafka, tmp_path):
+    metrics = _run(
+        kafka, tmp_path, events=4000, threads=4, endpoint="batch", events_per_request=250,
+        consumers=2, partitions=4,
+    )  # fmt: skip
+    counts = metrics["counts"]
+    assert counts["accepted"] == counts["unique_consumed"] == 4000 and counts["lost"] == 0
+    files = sorted(p.name for p in (tmp_path / "run").glob("events*.log"))
+    assert files == ["events-0.log", "events-1.log"]
+
+
+def test_kill_consumer_loses_nothing_and_counts_duplicates(kafka, tmp_path):
+    metrics = _run(kafka, tmp_path, events=6000, threads=50, fault="kill-consumer")
+    assert metrics["run"]["fault"]["fault"] == "kill-consumer", metrics["run"]["fault"]
+    assert "error" not in metrics["run"]["fault"]
+    counts = metrics["counts"]
+    assert counts["accepted"] == 6000
+    assert counts["lost"] == 0
+    assert counts["unique_consumed"] == 6000
+    assert counts["duplicates"] == counts["consumed"] - counts["unique_consumed"] >= 0
+
+
+def test_restart_api_loses_nothing_that_was_accepted(kafka, tmp_path):
+    metrics = _run(kafka, tmp_path, events=6000, threads=50, fault="restart-api")
+    assert metrics["run"]["fault"]["fault"] == "restart-api"
+    counts = metrics["counts"]
+    assert counts["lost"] == 0
+    assert counts["accepted"] + counts["rejected"] + counts["failed"] == counts["sent"] == 6000
+    assert counts["unique_consumed"] >= counts["accepted"]
+
+
+def test_open_loop_above_capacity_reports_growing_send_delay(kafka, tmp_path):
+    metrics = _run(kafka, tmp_path, events=3000, rate=50_000)
+    delay = metrics["latency_ms"]["send_delay"]
+    assert delay is not None and delay["max"] > delay["p50"] > 0
+    assert metrics["achieved_rate_eps"] < 0.8 * metrics["target_rate_eps"]
+    assert metrics["counts"]["lost"] == 0
+
+
+@pytest.mark.cluster
+def test_kill_broker_with_replication_3_loses_nothing(tmp_path):
+    cfg = RunConfig(events=6000, threads=50, brokers=3, replication_factor=3, acks="all",
+                    fault="kill-broker", drain_timeout_s=90)  # fmt: skip
+    metrics = run_experiment(cfg, tmp_path / "run", progress=False)
+    fault = metrics["run"]["fault"]
+    assert fault["fault"] == "kill-broker" and fault["node"] in (1, 2, 3), fault
+    counts = metrics["counts"]
+    assert counts["accepted"] > 0
+    assert counts["lost"] == 0, counts
+    assert sorted(p.name for p in (tmp_path / "run").glob("kafka-*.log")) == [
+        "kafka-1.log", "kafka-2.log", "kafka-3.log"]  # fmt: skip
+
+
+def test_bad_parameters_fail_before_anything_starts(tmp_path):
+    with pytest.raises(ValueError, match="kill-broker needs brokers >= 2"):
+        RunConfig(fault="kill-broker")
+    with pytest.raises(ValueError, match="acks must be one of"):
+        RunConfig.from_dict({"acks": "most"})
+    with pytest.raises(ValueError, match="unknown run parameter"):
+        RunConfig.from_dict({"treads": 3})
+    assert RunConfig.from_dict({"acks": 1, "rate": "100"}) == RunConfig(acks="1", rate=100.0)
+
+
+def test_cli_run_prints_summary_and_writes_metrics(kafka, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--events", "300", "--threads", "10",
+         "--bootstrap-servers", kafka.bootstrap_servers, "--out", str(tmp_path / "cli"), "--quiet"],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "lost 0" in out.stdout and "events/s" in out.stdout
+    metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert metrics["counts"]["unique_consumed"] == 300
