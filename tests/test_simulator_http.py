@@ -189,9 +189,10 @@ def test_timeout_raises_and_discards_the_connection():
     async def scenario():
         async with ScriptedServer([]) as server:  # reads nothing, answers nothing
             client = RawHttpClient(f"http://127.0.0.1:{server.port}/", {}, 0.2)
-            with pytest.raises(TimeoutError):
+            with pytest.raises(TimeoutError, match="no answer within 0.2 s"):
                 await client.post(b"x")
-            assert client.idle == []
+            assert client.idle == [] and client.busy == set()
+            await client.close()
 
     asyncio.run(scenario())
 

@@ -9,6 +9,8 @@ Content-Length, chunked encoding, or the server closing the connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import ssl
 from urllib.parse import urlsplit
 
@@ -56,35 +58,34 @@ class ResponseParser:
             if len(self.buf) > MAX_HEAD_BYTES:
                 raise HttpProtocolError("response head too large")
             return False
-        lines = bytes(self.buf[:end]).split(b"\r\n")
+        head = bytes(self.buf[: end + 2]).lower()  # keep the last CRLF: every header ends in one
         del self.buf[: end + 4]
-        parts = lines[0].split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise HttpProtocolError(f"bad status line {lines[0][:80]!r}")
+        line_end = head.find(b"\r\n")
+        parts = head[:line_end].split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"http/1.") or not parts[1].isdigit():
+            raise HttpProtocolError(f"bad status line {head[:line_end][:80]!r}")
         status = int(parts[1])
         if 100 <= status < 200:
             return True  # informational (100 Continue): the real answer follows
         self.status = status
-        self.keep_alive = parts[0] != b"HTTP/1.0"
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            self._header(name.strip().lower(), value.strip().lower())
+        # Only three headers matter; finding them beats splitting every line.
+        length = _header(head, b"\r\ncontent-length:")
+        if length is not None:
+            if not length.isdigit():
+                raise HttpProtocolError(f"bad Content-Length {length[:40]!r}")
+            self.length = int(length)
+        encoding = _header(head, b"\r\ntransfer-encoding:")
+        self.chunked = encoding is not None and encoding.endswith(b"chunked")
+        connection = _header(head, b"\r\nconnection:")
+        if connection is None:
+            self.keep_alive = parts[0] != b"http/1.0"
+        else:
+            self.keep_alive = b"close" not in connection and (
+                parts[0] != b"http/1.0" or b"keep-alive" in connection
+            )
         if status in (204, 304):
             self.length = 0
         return True
-
-    def _header(self, name: bytes, value: bytes) -> None:
-        if name == b"content-length":
-            if not value.isdigit():
-                raise HttpProtocolError(f"bad Content-Length {value[:40]!r}")
-            self.length = int(value)
-        elif name == b"transfer-encoding":
-            self.chunked = value.endswith(b"chunked")
-        elif name == b"connection":
-            if b"close" in value:
-                self.keep_alive = False
-            elif b"keep-alive" in value:
-                self.keep_alive = True
 
     def _read_chunks(self) -> bool:
         while True:
@@ -105,13 +106,24 @@ class ResponseParser:
             del self.buf[: stop + 2]
 
 
+def _header(head: bytes, name: bytes) -> bytes | None:
+    """The stripped value of header `name` (given as CRLF + lowercase name + colon) in `head`."""
+    start = head.find(name)
+    if start < 0:
+        return None
+    start += len(name)
+    return head[start : head.find(b"\r\n", start)].strip()
+
+
 class HttpConnection(asyncio.Protocol):
     """One connection; one request at a time (no pipelining)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.parser = ResponseParser()
         self.waiter: asyncio.Future | None = None
+        self.deadline = math.inf  # loop time by which the pending answer must be complete
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -148,11 +160,21 @@ class HttpConnection(asyncio.Protocol):
     def reusable(self) -> bool:
         return not self.closed and self.parser.keep_alive
 
-    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+    async def exchange(self, request: bytes, deadline: float) -> tuple[int, bytes]:
         self.parser = ResponseParser()
-        self.waiter = asyncio.get_running_loop().create_future()
+        self.waiter = self.loop.create_future()
+        self.deadline = deadline
         self.transport.write(request)
-        return await self.waiter
+        try:
+            return await self.waiter
+        finally:
+            self.deadline = math.inf
+
+    def expire(self, timeout_s: float) -> None:
+        """Fails the pending request: the answer did not come in time."""
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(TimeoutError(f"no answer within {timeout_s:g} s"))
+        self.close()
 
     def close(self) -> None:
         self.closed = True
@@ -161,7 +183,11 @@ class HttpConnection(asyncio.Protocol):
 
 
 class RawHttpClient:
-    """POSTs to one URL over a LIFO pool of keep-alive connections (one per concurrent request)."""
+    """POSTs to one URL over a LIFO pool of keep-alive connections (one per concurrent request).
+
+    Timeouts come from one watchdog task that scans the busy connections a few times a second:
+    cheaper than a timer per request, and a timeout need not be precise to the millisecond.
+    """
 
     def __init__(self, url: str, headers: dict[str, str], timeout_s: float) -> None:
         parts = urlsplit(url)
@@ -171,31 +197,51 @@ class RawHttpClient:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.ssl = ssl.create_default_context() if parts.scheme == "https" else None
         self.timeout_s = timeout_s
+        self.tick_s = min(0.1, timeout_s / 4)
         lines = [f"POST {parts.path or '/'} HTTP/1.1", f"Host: {parts.netloc}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         self.head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode()
         self.idle: list[HttpConnection] = []
+        self.busy: set[HttpConnection] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.watchdog: asyncio.Task | None = None
 
-    async def _connection(self) -> HttpConnection:
+    async def _connect(self, deadline: float) -> HttpConnection:
+        async with asyncio.timeout_at(deadline):
+            _, conn = await self.loop.create_connection(
+                lambda: HttpConnection(self.loop), self.host, self.port, ssl=self.ssl
+            )
+        return conn
+
+    def _idle_connection(self) -> HttpConnection | None:
         while self.idle:
             conn = self.idle.pop()
             if conn.reusable:
                 return conn
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(HttpConnection, self.host, self.port, ssl=self.ssl)
-        return conn
+        return None
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            now = self.loop.time()
+            for conn in [c for c in self.busy if c.deadline <= now]:
+                conn.expire(self.timeout_s)
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+            self.watchdog = self.loop.create_task(self._watch())
+        deadline = self.loop.time() + self.timeout_s
         request = b"%s%d\r\n\r\n%s" % (self.head, len(body), body)
-        conn = None
+        conn = self._idle_connection() or await self._connect(deadline)
+        self.busy.add(conn)
         try:
-            async with asyncio.timeout(self.timeout_s):
-                conn = await self._connection()
-                answer = await conn.exchange(request)
+            answer = await conn.exchange(request, deadline)
         except BaseException:
-            if conn is not None:
-                conn.close()  # its answer may still come: never reuse it
+            conn.close()  # its answer may still come: never reuse it
             raise
+        finally:
+            self.busy.discard(conn)
         if conn.reusable:
             self.idle.append(conn)
         else:
@@ -203,6 +249,11 @@ class RawHttpClient:
         return answer
 
     async def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watchdog
+            self.watchdog = None
         for conn in self.idle:
             conn.close()
         self.idle.clear()

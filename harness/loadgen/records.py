@@ -60,7 +60,8 @@ class RequestLog:
         self.error[request_id] = error
         if outcomes is not None:
             self.outcomes[request_id] = outcomes
-        self.events_done += len(self.config.request_events(request_id))
+        size = self.config.batch_size
+        self.events_done += min(size, self.config.events - request_id * size)
 
     def answered(self) -> np.ndarray:
         """Requests that got an HTTP answer (any status)."""
