@@ -44,7 +44,7 @@ def test_torn_and_garbage_lines_are_counted_not_fatal(tmp_path):
 
 
 def test_invalid_json_inside_a_valid_looking_line_is_isolated(tmp_path):
-    """Lines that pass the byte scan but not the JSON parser force the bisecting slow path;
+    """Lines that pass the byte scan but not the JSON parser force the splitting slow path;
     every other row must survive, in order, with its own log time."""
     lines, expected = [], []
     for i in range(1000):
@@ -94,6 +94,8 @@ def test_reads_every_events_file_of_a_run_directory(tmp_path):
         "events-1.log",
     }
     assert len(df.attrs["files"]) == 2
+    by_file = read_events_log([tmp_path / "events-0.log", tmp_path / "events-1.log"])
+    assert by_file.attrs["dead_letters"] == 1  # counted once, from beside the logs
 
 
 def test_crlf_no_trailing_newline_and_empty_files(tmp_path):
@@ -110,6 +112,10 @@ def test_crlf_no_trailing_newline_and_empty_files(tmp_path):
     out = read_events_log([empty])
     assert len(out) == 0 and "event_id" in out.columns and out.attrs["unparsed_lines"] == 0
     assert len(read_events_log([])) == 0
+    absent = read_events_log([crlf, tmp_path / "never-written.log"])
+    assert len(absent) == 3 and absent.attrs["missing_files"] == [
+        str(tmp_path / "never-written.log")
+    ]
 
 
 _text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)

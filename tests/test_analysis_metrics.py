@@ -34,7 +34,7 @@ def _log_frame(tmp_path, events, extra_lines=()):
 def mixed_run(tmp_path):
     """10 events: 7 accepted, 1 rejected (400), 1 failed (503), 1 transport error (status 0).
     Log: accepted e0..e5 (e1 twice), e9 (the transport error made it after all), 'zz' never sent,
-    and a torn line; e6 (accepted) is lost."""
+    a line without event_id, and a torn line; e6 (accepted) is lost."""
     ids = [f"e{i}" for i in range(10)]
     sent = 1000.0 + np.arange(10) * 0.1
     status = [200] * 7 + [400, 503, 0]
@@ -42,6 +42,7 @@ def mixed_run(tmp_path):
     logged = [event(f"e{i}", sent[i], sent[i] + 0.5) for i in (0, 1, 2, 3, 4, 5, 9)]
     logged.append(event("e1", sent[1], sent[1] + 3.0))  # a redelivery
     logged.append(event("zz", 999.0, 1001.0))
+    logged.append({"event": "no id", "consumed_at": 1001.0})
     log = _log_frame(tmp_path, logged, extra_lines=['2025-01-01 00:00:00,000 - {"event_i'])
     return recs, log
 
@@ -59,7 +60,7 @@ def test_counts_are_exact(mixed_run):
         "lost": 1,
         "duplicates": 1,
     }
-    assert m["unexpected"] == 1
+    assert m["unexpected"] == 2
     assert m["consumed_unaccepted"] == 1
     assert m["unparsed_lines"] == 1
     assert m["error_rate"] == pytest.approx(0.3)
@@ -181,3 +182,17 @@ def test_client_records_round_trip_through_parquet(tmp_path):
 
 def _empty_log():
     return read_events_log([])
+
+
+def test_a_retried_event_id_is_one_event(tmp_path):
+    # "a" was sent twice: the first attempt timed out, the retry was accepted; logged once
+    recs = records(
+        ["a", "a", "b"], [1000.0, 1001.0, 1000.5], [1001.0, 1001.1, 1000.6], status=[0, 200, 200]
+    )
+    log = _log_frame(tmp_path, [event("a", 1001.0, 1001.5), event("b", 1000.5, 1000.7)])
+    m = compute_metrics(recs, log, {}, {})
+    assert m["counts"]["sent"] == 3 and m["counts"]["failed"] == 1
+    assert m["counts"]["unique_consumed"] == 2 and m["counts"]["lost"] == 0
+    assert m["consumed_unaccepted"] == 0 and m["unexpected"] == 0
+    # e2e from the first attempt's sent_at: a is 1500 ms, b is 200 ms
+    assert m["latency_ms"]["e2e"]["max"] == pytest.approx(1500.0)

@@ -2,13 +2,13 @@
 
 `read_events_log` takes files and/or run directories (a directory means its `events*.log`). Lines
 that do not parse are counted, not fatal: the count and a few samples are in `df.attrs`
-(`unparsed_lines`, `unparsed_samples`), with `dead_letters` (lines of `dead-letter.log` in the
-directories given) and `files`.
+(`unparsed_lines`, `unparsed_samples`), with `dead_letters` (lines of the `dead-letter.log`
+beside the logs) and `files`.
 
 Speed: the byte-level scan is numpy (see `logscan`), the JSON is parsed by pyarrow's JSON reader in
 one call per file with an explicit schema (fields other than the ones below are ignored, so a
 client field of mixed type cannot break the parse). Only when pyarrow rejects a block is it
-bisected down to small ranges that are parsed line by line with `json.loads`.
+split (16 ways, recursively) down to small ranges parsed line by line with `json.loads`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ SCHEMA = pa.schema(
 COLUMNS = [*SCHEMA.names, "log_time", "source"]
 _PARSE_OPTIONS = pajson.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
 _SMALL_RANGE = 32  # below this many lines, a failing block is parsed line by line
+_SPLIT = 16  # a failing block is retried as this many parts: one bad line costs ~2x the parse
 _MAX_SAMPLES = 5
 
 
@@ -88,7 +89,7 @@ def _python_rows(scanned: ScannedLog, lines: np.ndarray, out: _Parsed) -> None:
 
 
 def _parse_lines(scanned: ScannedLog, lines: np.ndarray, out: _Parsed) -> None:
-    """Parse the good lines `lines` (consecutive in the file), bisecting around bad blocks."""
+    """Parse the good lines `lines` (consecutive in the file), splitting around bad blocks."""
     if not len(lines):
         return
     data = memoryview(scanned.buf)[scanned.starts[lines[0]] : scanned.ends[lines[-1]]]
@@ -99,9 +100,8 @@ def _parse_lines(scanned: ScannedLog, lines: np.ndarray, out: _Parsed) -> None:
     elif len(lines) <= _SMALL_RANGE:
         _python_rows(scanned, lines, out)
     else:
-        half = len(lines) // 2
-        _parse_lines(scanned, lines[:half], out)
-        _parse_lines(scanned, lines[half:], out)
+        for part in np.array_split(lines, _SPLIT):
+            _parse_lines(scanned, part, out)
 
 
 def _samples(scanned: ScannedLog, failed: list[int], path: Path) -> list[str]:
@@ -127,7 +127,8 @@ def _read_one(path: Path) -> tuple[pd.DataFrame, int, list[str]]:
 
 
 def _log_files(paths: str | Path | Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
-    """The log files to read, and the directories given (for their dead-letter.log)."""
+    """The log files to read, and the directories whose dead-letter.log belongs to them (the
+    directories given, and those of the files given: the consumer writes it beside its log)."""
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     files, dirs = [], []
     for item in map(Path, items):
@@ -136,7 +137,8 @@ def _log_files(paths: str | Path | Iterable[str | Path]) -> tuple[list[Path], li
             files.extend(sorted(item.glob("events*.log")))
         else:
             files.append(item)
-    return files, dirs
+            dirs.append(item.parent)
+    return files, list(dict.fromkeys(dirs))
 
 
 def _count_lines(path: Path) -> int:
@@ -151,10 +153,14 @@ def read_events_log(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     Columns: event_id, event, sent_at, received_at, produced_at, acked_at, consumed_at (epoch
     seconds, NaN when absent), partition, offset (nullable Int64), log_time (the line's own
     timestamp: naive local time, millisecond resolution), source (the file it came from).
+    A file that does not exist (a consumer that never wrote) is listed in attrs["missing_files"].
     """
     files, dirs = _log_files(paths)
-    frames, unparsed, samples = [], 0, []
+    frames, unparsed, samples, missing = [], 0, [], []
     for path in files:
+        if not path.exists():
+            missing.append(str(path))
+            continue
         frame, bad, some = _read_one(path)
         frames.append(frame)
         unparsed += bad
@@ -162,7 +168,8 @@ def read_events_log(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True) if frames else _empty_frame()
     df["source"] = df["source"].astype("category")
     df.attrs.update(
-        files=[str(p) for p in files],
+        files=[str(p) for p in files if str(p) not in missing],
+        missing_files=missing,
         unparsed_lines=int(unparsed),
         unparsed_samples=samples[:_MAX_SAMPLES],
         dead_letters=sum(_count_lines(d / "dead-letter.log") for d in dirs),

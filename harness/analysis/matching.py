@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 @dataclass
@@ -28,12 +30,32 @@ class EventMatch:
         return self.times_logged > 0
 
 
+def _arrow_ids(ids: pd.Series) -> pa.Array:
+    """Event ids as one Arrow large_string array (zero-copy for pandas' Arrow-backed strings)."""
+    arr = pa.array(ids, from_pandas=True)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+
+
 def match_events(records: pd.DataFrame, log: pd.DataFrame) -> EventMatch:
-    """Hash-join the log's event ids onto the records' (one pass each, then integer arrays)."""
-    events = records.drop_duplicates("event_id").reset_index(drop=True)
-    ids = pd.Index(events["event_id"])
-    position = ids.get_indexer(log["event_id"]) if len(log) else np.zeros(0, dtype=np.intp)
-    position = np.where(log["event_id"].isna().to_numpy(), -1, position) if len(log) else position
+    """Join the log's event ids onto the records' with Arrow's hash lookup (index_in), then work
+    on integer arrays. A record id that repeats (a retried event) keeps its first row."""
+    record_ids = _arrow_ids(records["event_id"])
+    both = pa.concat_arrays([record_ids, _arrow_ids(log["event_id"])])
+    # one hash table of the records' ids, looked up by the records themselves (to find repeated
+    # ids: their first row is not their own) and by the log lines
+    first_row = pc.index_in(both, value_set=record_ids).fill_null(-1)
+    first_row = first_row.to_numpy(zero_copy_only=False).astype(np.int64)
+    own, first_row = first_row[: len(records)], first_row[len(records) :]
+    repeated = own != np.arange(len(records))
+    if repeated.any():
+        events = records[~repeated].reset_index(drop=True)
+        event_of_row = np.cumsum(~repeated) - 1
+        position = np.where(first_row >= 0, event_of_row[np.maximum(first_row, 0)], -1)
+    else:
+        events = records.reset_index(drop=True)
+        position = first_row
+    position = np.where(log["event_id"].isna().to_numpy(), -1, position)  # no id: not ours
     mine = position >= 0
     times_logged = np.bincount(position[mine], minlength=len(events))
     first = np.full(len(events), np.inf)

@@ -1,0 +1,173 @@
+"""Analysis speed on a large synthetic run: parse the consumer log, then summarize it.
+
+    .venv/bin/python benchmarks/bench_analysis.py [--lines 1000000] [--repeat 3] [--no-compare]
+
+Writes a log of `--lines` lines in the consumer's exact format (compact JSON as the simulator
+sends it, the consumer's spliced fields; 0.1% redeliveries, a few lost events, torn lines) and
+the matching client_records.parquet into a temporary directory, then times, median of
+`--repeat`: read_events_log (parse), compute_metrics + per_second (summarize). With comparison
+on, it also times two per-line parsers of the same file (orjson and the stdlib json in a list
+comprehension) and prints their time as a ratio to read_events_log's, all in this same run.
+The objective for a 1M-line log is parse < 5 s on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from harness.analysis import compute_metrics, per_second, read_client_records, read_events_log
+from harness.environment import machine_line
+
+RUN_ID = "bench"
+EVENT_NAMES = ("signup", "login", "purchase", "logout", "page_view", "add_to_cart")
+
+
+def _asctime(epoch: float, cache: dict[int, str]) -> str:
+    second = int(epoch)
+    if second not in cache:
+        cache[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+    return f"{cache[second]},{int((epoch - second) * 1000):03d}"
+
+
+def write_run(out: Path, lines: int, seed: int = 1) -> None:
+    """A synthetic run: events.log with `lines` lines and client_records.parquet."""
+    rng = np.random.default_rng(seed)
+    n_events = int(lines / 1.001)
+    sent = 1.75e9 + np.arange(n_events) / 20_000.0  # 20k events/s
+    done = sent + rng.lognormal(-5.5, 0.5, n_events)
+    consumed = sent + rng.lognormal(-4.0, 0.6, n_events)
+    user = rng.integers(1, 10_000, n_events)
+    names = rng.integers(0, len(EVENT_NAMES), n_events)
+    logged = np.arange(n_events)
+    lost = rng.choice(n_events, 10, replace=False)
+    logged = np.setdiff1d(logged, lost)
+    redelivered = np.sort(rng.choice(logged, lines - len(logged), replace=False))
+    order = np.concatenate([logged, redelivered]).tolist()
+    sent_l, consumed_l, user_l = sent.tolist(), consumed.tolist(), user.tolist()
+    names_l = [EVENT_NAMES[k] for k in names.tolist()]
+    cache: dict[int, str] = {}
+    with open(out / "events.log", "w") as fh:
+        for k, i in enumerate(order):
+            body = (
+                f'{{"event":"{names_l[i]}","user_id":{user_l[i]},'
+                f'"event_id":"{RUN_ID}-{i}","sent_at":{sent_l[i]!r},'
+                f'"received_at":{sent_l[i] + 0.0004!r}, "consumed_at": {consumed_l[i]!r}, '
+                f'"partition": {i % 3}, "offset": {k // 3}}}'
+            )
+            fh.write(f"{_asctime(consumed_l[i], cache)} - {body}\n")
+            if k % 250_000 == 1:  # a torn line now and then (not counted as an event)
+                fh.write(f"{_asctime(consumed_l[i], cache)} - {body[:40]}\n")
+    pd.DataFrame(
+        {
+            "event_id": [f"{RUN_ID}-{i}" for i in range(n_events)],
+            "request_id": np.arange(n_events, dtype=np.int64),
+            "scheduled_at": np.full(n_events, np.nan),
+            "sent_at": sent,
+            "done_at": done,
+            "status": np.full(n_events, 200, dtype=np.int64),
+            "accepted": np.ones(n_events, dtype=bool),
+            "error": "",
+        }
+    ).to_parquet(out / "client_records.parquet", index=False)
+
+
+def _per_line(loads: Callable[[bytes], object]) -> Callable[[Path], pd.DataFrame]:
+    """A straightforward parser: split each line, `loads` its JSON, build the frame."""
+
+    def parse(path: Path) -> pd.DataFrame:
+        rows, stamps = [], []
+        for line in path.read_bytes().splitlines():
+            try:
+                obj = loads(line[26:])
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                rows.append(obj)
+                stamps.append(line[:23].decode())
+        frame = pd.DataFrame(rows)
+        frame["log_time"] = pd.to_datetime(stamps, format="%Y-%m-%d %H:%M:%S,%f")
+        return frame
+
+    return parse
+
+
+def _median_time(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+    """(median wall s, median CPU s of this process, last result)."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-compare", action="store_true", help="skip the per-line parsers")
+    args = parser.parse_args()
+    print(machine_line())
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp)
+        start = time.perf_counter()
+        write_run(run, args.lines)
+        log = run / "events.log"
+        size = log.stat().st_size / 2**20
+        print(
+            f"generated {args.lines:,} lines ({size:.0f} MiB) in {time.perf_counter() - start:.1f} s"
+        )
+        records = read_client_records(run)
+
+        def summarize(df: pd.DataFrame) -> None:
+            compute_metrics(records, df, {"events": len(records)}, {})
+            per_second(records, df)
+
+        parse_s, parse_cpu, df = _median_time(lambda: read_events_log(log), args.repeat)
+        metrics_s, metrics_cpu, metrics = _median_time(
+            lambda: compute_metrics(records, df, {}, {}), args.repeat
+        )
+        series_s, _, _ = _median_time(lambda: per_second(records, df), args.repeat)
+        total_s, _, _ = _median_time(lambda: summarize(read_events_log(log)), args.repeat)
+        print(
+            f"median of {args.repeat}, {len(df):,} events parsed, "
+            f"{df.attrs['unparsed_lines']} unparsed lines, counts {json.dumps(metrics['counts'])}"
+        )
+        print(
+            f"  read_events_log          {parse_s:6.2f} s wall  {parse_cpu:6.2f} s CPU  "
+            f"({len(df) / parse_s:,.0f} lines/s)"
+        )
+        print(f"  compute_metrics          {metrics_s:6.2f} s wall  {metrics_cpu:6.2f} s CPU")
+        print(f"  per_second               {series_s:6.2f} s wall")
+        print(
+            f"  parse + summarize        {total_s:6.2f} s wall  "
+            f"(objective: parse < 5 s -> {'met' if parse_s < 5 else 'NOT met'})"
+        )
+        if not args.no_compare:
+            for name, loads in (("orjson per line", orjson.loads), ("json per line", json.loads)):
+                alt_s, alt_cpu, alt = _median_time(
+                    lambda loads=loads: _per_line(loads)(log), args.repeat
+                )
+                assert len(alt) == len(df), (name, len(alt), len(df))
+                print(
+                    f"  {name:<24} {alt_s:6.2f} s wall  {alt_cpu:6.2f} s CPU  "
+                    f"= {alt_s / parse_s:.1f}x read_events_log"
+                )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
