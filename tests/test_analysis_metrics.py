@@ -196,3 +196,11 @@ def test_a_retried_event_id_is_one_event(tmp_path):
     assert m["consumed_unaccepted"] == 0 and m["unexpected"] == 0
     # e2e from the first attempt's sent_at: a is 1500 ms, b is 200 ms
     assert m["latency_ms"]["e2e"]["max"] == pytest.approx(1500.0)
+
+
+def test_events_never_sent_are_set_apart():
+    sent = np.array([1000.0, 1000.1, np.nan, np.nan])  # the run stopped before the last request
+    recs = records(["a", "b", "c", "d"], sent, sent + 0.01, status=[200, 200, 0, 0])
+    m = compute_metrics(recs, _empty_log(), {}, {})
+    assert m["counts"]["sent"] == 2 and m["counts"]["failed"] == 0 and m["not_sent"] == 2
+    assert m["counts"]["lost"] == 2 and m["requests"] == 2

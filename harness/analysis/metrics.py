@@ -1,7 +1,8 @@
 """One run's metrics.json: counts, throughput and latency percentiles (schema in DESIGN.md).
 
 Definitions (all counts are events, except where a name says requests):
-- sent: rows of the client records; accepted: answered as accepted (2xx, per event for batches);
+- sent: rows of the client records that left the client (sent_at set; the others are counted
+  as the extra `not_sent` and ignored: an aborted run never sent them); accepted: answered as accepted (2xx, per event for batches);
   rejected: not accepted with a 4xx, or refused inside a 2xx batch answer; failed: not accepted with
   a 5xx, a transport error/timeout (status 0) or any other status. sent = accepted+rejected+failed.
 - consumed: log lines carrying an event_id this run sent; unique_consumed: distinct such ids;
@@ -133,6 +134,8 @@ def compute_metrics(
 ) -> dict:
     """The metrics.json dict of one run (JSON-serializable: plain types, null for missing)."""
     records = normalize_records(records_df)
+    left = records["sent_at"].notna().to_numpy()  # an aborted run leaves requests never sent
+    records = records if left.all() else records[left].reset_index(drop=True)
     match = match_events(records, log_df)
     start, end = _window(records, match)
     duration = end - start if start is not None and end is not None and end > start else None
@@ -151,5 +154,6 @@ def compute_metrics(
         "window": {"start": start, "end": end},  # epoch seconds of duration_s
         **_load_facts(records, config, ceiling_rps),
         **_delivery_facts(records, log_df, match),
+        "not_sent": int((~left).sum()),
     }
     return to_jsonable(metrics)
