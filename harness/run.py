@@ -9,11 +9,14 @@ simulator's records and the services' own logs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from app.settings import ProducerSettings
@@ -29,6 +32,17 @@ from harness.services import ApiService, ConsumerService
 from harness.simulator import measure_ceiling, simulate
 
 RECORDS_FILE = "client_records.parquet"
+
+
+def outside_event_loop(fn, *args, **kwargs):
+    """Calls `fn` here, or in a worker thread when this thread runs an asyncio loop (a Jupyter
+    kernel does): the simulator runs its own loop, and asyncio allows one loop per thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with ThreadPoolExecutor(1, thread_name_prefix="simulator") as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def events_log_path(out_dir: Path, index: int, consumers: int) -> Path:
@@ -108,17 +122,23 @@ def simulator_config(cfg: RunConfig, url: str, run_id: str) -> SimulatorConfig:
     )
 
 
-def _ceiling(cfg: RunConfig, out_dir: Path, bootstrap: str, topic: str) -> float:
-    """The simulator's requests/s against the same server with a no-op handler."""
-    settings = producer_settings(cfg, bootstrap, topic, delivery="noop")
-    with ApiService(settings, out_dir / "api-noop.log", server=cfg.server,
+def measure_api_ceiling(
+    cfg: RunConfig, log_dir: Path, events: int = 20_000, repeats: int = 3
+) -> float:
+    """The simulator's requests/s against the run's server with a no-op handler (no Kafka)."""
+    settings = producer_settings(cfg, cfg.bootstrap_servers or "127.0.0.1:9", cfg.topic,
+                                 delivery="noop")  # fmt: skip
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with ApiService(settings, log_dir / "api-noop.log", server=cfg.server,
                     workers=cfg.workers, threads=cfg.worker_threads) as noop:  # fmt: skip
-        return measure_ceiling(
+        return outside_event_loop(
+            measure_ceiling,
             noop.url,
             threads=cfg.threads,
             endpoint=cfg.endpoint,
             events_per_request=cfg.events_per_request,
-            events=min(cfg.events, 20_000),
+            events=min(cfg.events, events),
+            repeats=repeats,
         )
 
 
@@ -192,7 +212,7 @@ def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict
         ceiling = cfg.ceiling_rps
         if cfg.measure_ceiling:
             say("measuring the simulator's ceiling against a no-op API")
-            ceiling = _ceiling(cfg, out_dir, bootstrap, topic)
+            ceiling = measure_api_ceiling(replace(cfg, bootstrap_servers=bootstrap), out_dir)
             report["ceiling_rps"] = ceiling
 
         say(f"starting {cfg.consumers} consumer(s) and the API ({cfg.server}, {cfg.delivery})")
@@ -222,7 +242,9 @@ def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict
             trigger.start()
 
         say(f"simulating {cfg.events} events against {api.url}")
-        result = simulate(simulator_config(cfg, api.url, run_id), out_dir, progress=progress)
+        result = outside_event_loop(
+            simulate, simulator_config(cfg, api.url, run_id), out_dir, progress=progress
+        )
         if trigger is not None:
             report["fault"] = trigger.stop() or {"fault": cfg.fault, "error": "never triggered"}
         api.stop()  # async delivery: the graceful stop flushes what was only queued
