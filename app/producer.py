@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
+    # kafka-python narrates every connection attempt at INFO: keep its warnings and errors only.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         settings = settings_from_args(args)
     except ValueError as exc:

@@ -17,7 +17,7 @@ Environment variables (all optional):
 | `MAX_BATCH_EVENTS` | `max_batch_events` | `1000` |
 | `MAX_JSON_DEPTH` | `max_json_depth` (nesting levels inside one event) | `32` |
 | `HEALTH_CACHE_S` | `health_cache_s` (how long a Kafka probe result is reused) | `1` |
-| `HEALTH_TIMEOUT_S` | `health_timeout_s` (one probe's budget) | `1` |
+| `HEALTH_TIMEOUT_S` | `health_timeout_s` (one probe's budget) | `2` |
 | `API_KEY` | `api_key` (when set, `X-API-Key` is required) | unset |
 | `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`, `KAFKA_SSL_CAFILE`, `KAFKA_SSL_CERTFILE`, `KAFKA_SSL_KEYFILE` | pass-through security settings for external clusters | unset |
 
@@ -80,7 +80,7 @@ class ProducerSettings:
     max_batch_events: int = 1000
     max_json_depth: int = 32
     health_cache_s: float = 1.0
-    health_timeout_s: float = 1.0
+    health_timeout_s: float = 2.0
     api_key: str | None = field(default=None, repr=False)
     security_protocol: str | None = None
     sasl_mechanism: str | None = None

@@ -1,0 +1,122 @@
+"""The API when Kafka goes away: 503 within the delivery timeout, a fast unhealthy /healthz, and
+recovery on its own once the broker is back. Each test owns a dedicated broker it can stop."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from api_helpers import get, post, read_topic
+
+from app.settings import ProducerSettings
+from harness import admin
+from harness.kafka import EmbeddedKafka
+from harness.services import ApiService
+
+pytestmark = pytest.mark.kafka
+
+DELIVERY_TIMEOUT = 2.0
+SLACK = 1.5  # process scheduling on a busy 2-core machine
+
+
+def timed(fn, *args):
+    started = time.monotonic()
+    result = fn(*args)
+    return result, time.monotonic() - started
+
+
+def settings_for(broker: EmbeddedKafka, client: str) -> ProducerSettings:
+    return ProducerSettings(
+        bootstrap_servers=broker.bootstrap_servers,
+        topic="events",
+        client=client,
+        delivery_timeout_s=DELIVERY_TIMEOUT,
+        health_cache_s=0.2,
+        health_timeout_s=0.5,
+    )
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def assert_unavailable_in_time(api: ApiService) -> None:
+    (status, body), elapsed = timed(post, api.url + "/register_event", {"event": "while-down"})
+    assert status == 503 and body["error"], body
+    assert elapsed < DELIVERY_TIMEOUT + SLACK
+    (status, body), elapsed = timed(post, api.url + "/events", [{"event": "a"}, {"event": "b"}])
+    assert status == 503 and body["failed"] == 2 and body["accepted"] == 0, body
+    assert elapsed < DELIVERY_TIMEOUT + SLACK
+    # The health probe is cached for 0.2 s: within a second it must have noticed.
+    assert wait_until(lambda: get(api.url + "/healthz")[0] == 503, timeout=3)
+    (status, body), elapsed = timed(get, api.url + "/healthz")
+    assert status == 503 and body["status"] == "unavailable"
+    assert elapsed < 0.5 + SLACK
+
+
+def assert_recovers(api: ApiService) -> list[str]:
+    """Both workers answer 202 again by themselves; returns the accepted event ids."""
+    accepted: list[str] = []
+
+    def five_in_a_row() -> bool:
+        for _ in range(5):
+            status, body = post(api.url + "/register_event", {"event": "after"}, timeout=10)
+            if status != 202:
+                return False
+            accepted.append(body["event_id"])
+        return True
+
+    assert wait_until(five_in_a_row, timeout=60, interval=0.5)
+    assert wait_until(lambda: get(api.url + "/healthz")[0] == 200, timeout=5)
+    return accepted
+
+
+def test_broker_stopped_then_restarted(tmp_path):
+    """Both client libraries at once, one API each, against one broker (one restart to wait for)."""
+    with EmbeddedKafka(root=tmp_path / "kafka") as broker:
+        admin.create_topic(broker.bootstrap_servers, "events", 1, 1)
+        apis = [
+            ApiService(
+                settings_for(broker, client), tmp_path / f"api-{client}.log", workers=2, threads=8
+            )
+            for client in ("kafka-python", "confluent-kafka")
+        ]
+        accepted: list[str] = []
+        try:
+            for api in apis:
+                api.start()
+                status, body = post(api.url + "/register_event", {"event": "before"})
+                assert status == 202
+                accepted.append(body["event_id"])
+
+            broker.stop_node(1)
+            for api in apis:
+                assert_unavailable_in_time(api)
+
+            broker.start_node(1)
+            for api in apis:
+                accepted += assert_recovers(api)
+        finally:
+            for api in apis:
+                api.stop()
+        ids = {e["event_id"] for e in read_topic(broker.bootstrap_servers, "events", len(accepted))}
+        assert set(accepted) <= ids
+
+
+def test_broker_absent_when_the_api_starts(tmp_path):
+    broker = EmbeddedKafka(root=tmp_path / "kafka")  # ports chosen, nothing running yet
+    settings = settings_for(broker, "kafka-python")
+    api = ApiService(settings, tmp_path / "api.log", workers=2, threads=8).start(wait=False)
+    try:
+        assert wait_until(lambda: get(api.url + "/healthz")[0] == 503, timeout=20)
+        assert_unavailable_in_time(api)
+        with broker:
+            admin.create_topic(broker.bootstrap_servers, "events", 1, 1)
+            assert_recovers(api)
+    finally:
+        api.stop()
