@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import statistics
 import sys
@@ -27,41 +26,22 @@ from tqdm import tqdm
 
 from harness.loadgen.clock import Clock
 from harness.loadgen.config import ENDPOINT_PATHS, HTTP_CLIENTS, SimulatorConfig, new_run_id
-from harness.loadgen.records import RequestLog, write_records
+from harness.loadgen.drive import DriveStats, drive, share
+from harness.loadgen.fanout import run_processes
+from harness.loadgen.records import events_frame, write_records
+from harness.loadgen.requestlog import RequestLog
 from harness.loadgen.result import SimulationResult, event_counts, latency_summary
-from harness.loadgen.senders import Sender, closed_loop, new_client, open_loop
 
 __all__ = ["SimulatorConfig", "SimulationResult", "simulate", "measure_ceiling", "main"]
 
 
-async def _show_progress(bar: tqdm, log: RequestLog, every_s: float = 0.1) -> None:
-    """Moves the bar from the log's counter: cheaper than a bar update per request."""
-    shown = 0
-    while True:
-        await asyncio.sleep(every_s)
-        bar.update(log.events_done - shown)
-        shown = log.events_done
+def _drive(config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm) -> DriveStats:
+    def on_tick(done: int) -> None:
+        bar.update(done - bar.n)
 
-
-async def _run(config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm) -> tuple:
-    client = new_client(config)
-    sender = Sender(config, client, clock, log)
-    ticker = asyncio.create_task(_show_progress(bar, log))
-    start = clock.now()
-    cap_waits = 0
-    try:
-        if config.open_loop:
-            cap_waits = await open_loop(sender, start)
-        else:
-            await closed_loop(sender)
-        end = clock.now()
-    finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
-        await client.close()
-    bar.update(log.events_done - bar.n)
-    return start, end, cap_waits, sender.max_in_flight
+    if config.processes > 1:
+        return run_processes(config, clock, log, on_tick)
+    return asyncio.run(drive(config, clock, log, share(config, 0, 1), on_tick=on_tick))
 
 
 def _send_rate(config: SimulatorConfig, log: RequestLog, start: float) -> float:
@@ -70,8 +50,8 @@ def _send_rate(config: SimulatorConfig, log: RequestLog, start: float) -> float:
     return (config.requests - 1) * config.batch_size / span if span > 0 else float("nan")
 
 
-def _summarise(config, log, frame, start, end, cap_waits, max_in_flight, path) -> SimulationResult:
-    duration = end - start
+def _summarise(config, log, frame, stats: DriveStats, path) -> SimulationResult:
+    start, duration = stats.start, stats.end - stats.start
     answered = log.answered()
     origin = log.scheduled if config.open_loop else log.sent
     return SimulationResult(
@@ -90,8 +70,8 @@ def _summarise(config, log, frame, start, end, cap_waits, max_in_flight, path) -
         latency_ms=latency_summary((log.done - origin)[answered]),
         response_ms=latency_summary((log.done - log.sent)[answered]),
         send_delay_ms=latency_summary(log.sent - log.scheduled) if config.open_loop else None,
-        cap_waits=cap_waits,
-        max_in_flight=max_in_flight,
+        cap_waits=stats.cap_waits,
+        max_in_flight=stats.max_in_flight,
         records_path=path,
     )
 
@@ -106,10 +86,10 @@ def simulate(
     clock = Clock()
     log = RequestLog(config)
     with tqdm(total=config.events, unit="ev", file=sys.stderr, disable=not progress) as bar:
-        start, end, cap_waits, max_in_flight = asyncio.run(_run(config, clock, log, bar))
-    frame = log.events_frame(clock)
+        stats = _drive(config, clock, log, bar)
+    frame = events_frame(log, clock)
     path = write_records(frame, Path(out_dir)) if out_dir is not None else None
-    result = _summarise(config, log, frame, start, end, cap_waits, max_in_flight, path)
+    result = _summarise(config, log, frame, stats, path)
     if progress:
         print(result.closing_line(), flush=True)
     return result
@@ -123,6 +103,8 @@ def measure_ceiling(
     events: int = 20_000,
     repeats: int = 3,
     api_key: str | None = None,
+    processes: int = 1,
+    http_client: str = "raw",
 ) -> float:
     """The client's own ceiling in requests/s: the median of `repeats` closed-loop runs against a
     no-op endpoint (the API with `--delivery noop`). Compare a run with it via
@@ -136,6 +118,8 @@ def measure_ceiling(
             endpoint=endpoint,
             events_per_request=events_per_request,
             api_key=api_key,
+            processes=processes,
+            http_client=http_client,
         )
         rates.append(simulate(config, out_dir=None, progress=False).achieved_rps)
     return statistics.median(rates)
@@ -157,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-in-flight", type=int, default=2048, help="open-loop cap")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--http-client", choices=HTTP_CLIENTS, default="raw")
+    p.add_argument("--processes", type=int, default=1, help="client processes sharing the load")
     p.add_argument("--out", type=Path, required=True, help="directory for client_records.parquet")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -177,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_in_flight=args.max_in_flight,
         seed=args.seed,
         http_client=args.http_client,
+        processes=args.processes,
     )
     result = simulate(config, args.out, progress=not args.no_progress)
     if args.no_progress:

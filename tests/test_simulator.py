@@ -410,3 +410,48 @@ def test_measure_ceiling_and_client_bound_verdict(serve):
     result = simulate(SimulatorConfig(url=server.url, events=300, threads=10), None, progress=False)
     assert result.with_ceiling(result.achieved_rps / 0.9).client_bound is True
     assert result.with_ceiling(result.achieved_rps * 2).client_bound is False
+
+
+def test_two_processes_send_every_event_once(serve, tmp_path):
+    server = serve(delay_s=0.01)
+    cfg = SimulatorConfig(url=server.url, events=400, threads=8, processes=2, run_id="mp")
+    result = simulate(cfg, tmp_path, progress=False)
+
+    assert sorted(b["event_id"] for b in server.bodies) == sorted(f"mp-{i}" for i in range(400))
+    assert server.max_in_flight == 8
+    assert (result.sent, result.accepted) == (400, 400)
+    records = read_records(tmp_path).set_index("event_id")
+    for body in server.bodies:  # both workers stamp with the parent's epoch base
+        assert body["sent_at"] == pytest.approx(records.loc[body["event_id"], "sent_at"], abs=1e-6)
+    assert (records["done_at"] > records["sent_at"]).all()
+    assert result.duration_s < 5
+
+
+def test_two_processes_share_one_open_loop_schedule(serve, tmp_path):
+    server = serve()
+    cfg = SimulatorConfig(url=server.url, events=100, rate=200.0, threads=2, processes=2)
+    result = simulate(cfg, tmp_path, progress=False)
+
+    assert len(server.bodies) == 100
+    scheduled = read_records(tmp_path)["scheduled_at"].to_numpy()
+    assert np.diff(scheduled) == pytest.approx(np.full(99, 1 / 200), abs=1e-6)
+    assert result.send_rate_eps == pytest.approx(200.0, rel=0.15)
+    assert result.send_delay_ms["p50"] < 20
+
+
+def test_two_processes_merge_batch_outcomes(serve, tmp_path):
+    server = serve(batch_answer=reject_odd_users)
+    cfg = SimulatorConfig(url=server.url, events=90, endpoint="batch", events_per_request=10,
+                          threads=2, processes=2)  # fmt: skip
+    result = simulate(cfg, tmp_path, progress=False)
+    users = {e["event_id"]: e["user_id"] for body in server.bodies for e in body}
+    records = read_records(tmp_path).set_index("event_id")
+    expected = pd.Series({eid: uid % 2 == 0 for eid, uid in users.items()})
+    assert (records["accepted"] == expected.reindex(records.index)).all()
+    assert result.accepted == int(expected.sum()) and result.rejected == 90 - result.accepted
+
+
+def test_a_failing_worker_is_reported(tmp_path):
+    cfg = SimulatorConfig(url="ftp://127.0.0.1:1/", events=10, threads=2, processes=2)
+    with pytest.raises(RuntimeError, match="only http"):
+        simulate(cfg, tmp_path, progress=False)

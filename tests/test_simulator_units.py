@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.loadgen.config import SimulatorConfig
+from harness.loadgen.drive import share
 from harness.loadgen.payload import BodyFactory, render
 from harness.loadgen.responses import MISSING, batch_outcomes
 from harness.loadgen.result import event_counts, latency_summary
@@ -168,3 +169,18 @@ def test_event_counts_classify_statuses():
         }
     )
     assert event_counts(frame) == {"sent": 9, "accepted": 2, "rejected": 3, "failed": 4}
+
+
+@pytest.mark.parametrize(("threads", "processes"), [(200, 1), (200, 3), (5, 2), (2, 2)])
+def test_process_shares_cover_every_request_once(threads, processes):
+    cfg = SimulatorConfig(url="u", events=101, threads=threads, processes=processes)
+    shares = [share(cfg, k, processes) for k in range(processes)]
+    ids = sorted(i for s in shares for i in s.request_ids)
+    assert ids == list(range(101))
+    assert sum(s.threads for s in shares) == threads
+    assert all(s.threads >= 1 for s in shares)
+
+
+def test_more_processes_than_threads_is_refused():
+    with pytest.raises(ValueError):
+        SimulatorConfig(url="u", threads=2, processes=3)

@@ -6,6 +6,10 @@ from __future__ import annotations
 import aiohttp
 
 
+class AiohttpClientError(ConnectionError):
+    """An aiohttp error that is not already an OSError or TimeoutError, named in the message."""
+
+
 class AiohttpClient:
     def __init__(self, url: str, headers: dict[str, str], timeout_s: float, pool: int) -> None:
         self.url = url
@@ -18,8 +22,13 @@ class AiohttpClient:
         )
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
-        async with self.session.post(self.url, data=body, headers=self.headers) as resp:
-            return resp.status, await resp.read()
+        try:
+            async with self.session.post(self.url, data=body, headers=self.headers) as resp:
+                return resp.status, await resp.read()
+        except (OSError, TimeoutError):
+            raise
+        except aiohttp.ClientError as exc:
+            raise AiohttpClientError(f"{type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         await self.session.close()

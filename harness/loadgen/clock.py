@@ -14,6 +14,13 @@ class Clock:
         self.epoch0 = time.time()
         self.perf0 = time.perf_counter()
 
+    @classmethod
+    def from_base(cls, epoch0: float, perf0: float) -> Clock:
+        """The parent's clock in a child process: perf_counter is CLOCK_MONOTONIC, system-wide."""
+        clock = cls.__new__(cls)
+        clock.epoch0, clock.perf0 = epoch0, perf0
+        return clock
+
     now = staticmethod(time.perf_counter)
 
     def epoch(self, perf_t: float) -> float:

@@ -33,6 +33,9 @@ class SimulatorConfig:
     # later requests leave late; that shows as send_delay and is counted in cap_waits.
     max_in_flight: int = 2048
     http_client: str = "raw"
+    # Client processes sharing the load (each its own event loop). More than one gives the client
+    # more of a busy machine's CPU, as wrk's -t does.
+    processes: int = 1
     # Seeds the choice of event names and user ids (reproducible payloads).
     seed: int | None = None
 
@@ -54,6 +57,8 @@ class SimulatorConfig:
             raise ValueError("timeout_s must be > 0")
         if self.max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
+        if not 1 <= self.processes <= self.threads:
+            raise ValueError("processes must be between 1 and threads")
 
     @property
     def open_loop(self) -> bool:

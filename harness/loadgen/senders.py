@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
-import aiohttp
-
-from harness.loadgen.aiohttp_client import AiohttpClient
 from harness.loadgen.clock import Clock
 from harness.loadgen.config import SimulatorConfig
 from harness.loadgen.http import HttpProtocolError, RawHttpClient
 from harness.loadgen.payload import BodyFactory, render
-from harness.loadgen.records import RequestLog
+from harness.loadgen.requestlog import RequestLog
 from harness.loadgen.responses import batch_outcomes
 
 # What counts as "no HTTP answer" (status 0): the run goes on and the error text is recorded.
-TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, HttpProtocolError)
+# (AiohttpClient turns aiohttp's own errors into ConnectionErrors.)
+TRANSPORT_ERRORS = (TimeoutError, OSError, HttpProtocolError)
 
 
 class HttpClient(Protocol):
@@ -38,6 +36,8 @@ def new_client(config: SimulatorConfig) -> HttpClient:
     """The configured HTTP client; its connections are sized by the callers' concurrency."""
     headers = request_headers(config)
     if config.http_client == "aiohttp":
+        from harness.loadgen.aiohttp_client import AiohttpClient  # imported only when used
+
         return AiohttpClient(config.target_url, headers, config.timeout_s, config.pool_size())
     return RawHttpClient(config.target_url, headers, config.timeout_s)
 
@@ -82,26 +82,27 @@ def _http_error(payload: bytes, limit: int = 200) -> str:
     return payload[:limit].decode("utf-8", "replace")
 
 
-async def closed_loop(sender: Sender) -> None:
-    """N coroutines claim request ids in order; each sends its next when the last one answered."""
-    ids = itertools.count()
-    n = sender.config.requests
+async def closed_loop(sender: Sender, request_ids: Sequence[int], threads: int) -> None:
+    """`threads` coroutines claim request ids in order; each sends its next when the last one
+    answered."""
+    ids = iter(request_ids)  # shared: each id is claimed once
 
     async def worker() -> None:
-        while (request_id := next(ids)) < n:
+        for request_id in ids:
             await sender.send(request_id)
 
-    await asyncio.gather(*(worker() for _ in range(min(sender.config.threads, n))))
+    await asyncio.gather(*(worker() for _ in range(min(threads, len(request_ids)))))
 
 
-async def open_loop(sender: Sender, start: float) -> int:
+async def open_loop(
+    sender: Sender, request_ids: Sequence[int], start: float, max_in_flight: int
+) -> int:
     """Request i leaves at start + i/rate, whatever is still outstanding, up to the in-flight cap.
 
     Returns how many requests had to wait for the cap (they left late: their send_delay shows it).
     """
-    cfg = sender.config
-    interval = 1.0 / cfg.rate_requests
-    slots = asyncio.Semaphore(cfg.max_in_flight)
+    interval = 1.0 / sender.config.rate_requests
+    slots = asyncio.Semaphore(max_in_flight)
     cap_waits = 0
     tasks: set[asyncio.Task] = set()
 
@@ -109,7 +110,7 @@ async def open_loop(sender: Sender, start: float) -> int:
         tasks.discard(task)
         slots.release()
 
-    for request_id in range(cfg.requests):
+    for request_id in request_ids:
         due = start + request_id * interval
         # Always yield, even when behind: answers must be read while the schedule catches up.
         await asyncio.sleep(max(0.0, due - sender.clock.now()))
