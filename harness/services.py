@@ -29,11 +29,11 @@ class ServiceStartError(RuntimeError):
     """A service exited or did not become ready; the message carries the tail of its log."""
 
 
-def _child_env(settings_env: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
+def _child_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """The API's environment: the harness's own, but producer settings only from the run."""
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(settings_env)
-    env["PYTHONUNBUFFERED"] = "1"  # log lines (and "consumer ready") reach the file at once
-    env.update(extra or {})
+    env["PYTHONUNBUFFERED"] = "1"  # log lines reach the file at once
     return env
 
 
@@ -187,7 +187,9 @@ class ConsumerService:
             "consumer",
             cmd,
             self.output_path,
-            env=_child_env({}, extra_env),
+            # Flags carry the run's choices; the environment may add e.g. security settings.
+            # "consumer ready" must reach the file at once, hence unbuffered.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})},
             cwd=cwd,
             detached=detached,
             stop_timeout=stop_timeout,

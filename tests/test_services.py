@@ -95,3 +95,57 @@ def test_child_env_takes_settings_only_from_the_run(monkeypatch):
     env = _child_env(ProducerSettings(delivery="async").to_env())
     assert env["DELIVERY_MODE"] == "async" and "API_KEY" not in env
     assert env["UNRELATED"] == "kept"
+
+
+def _updown(args: list[str]) -> int:
+    import argparse
+
+    from harness import updown
+
+    parser = argparse.ArgumentParser()
+    updown.add_parsers(parser.add_subparsers(dest="command", required=True))
+    parsed = parser.parse_args(args)
+    return parsed.func(parsed)
+
+
+@pytest.mark.kafka
+def test_up_and_down_on_an_external_cluster(kafka, tmp_path, monkeypatch, capsys):
+    from harness import updown
+    from harness.ports import free_port
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / ".harness"))
+    topic = f"up-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    args = [
+        "up",
+        "--port",
+        str(port),
+        "--bootstrap-servers",
+        kafka.bootstrap_servers,
+        "--topic",
+        topic,
+        "--workers",
+        "1",
+        "--threads",
+        "4",
+    ]
+    try:
+        assert _updown(args) == 0
+        url = capsys.readouterr().out.strip()
+        assert url == f"http://127.0.0.1:{port}"
+        state = updown.read_up_state()
+        assert state["kafka"]["started_by_up"] is False
+        # A second `up` refuses and points at the running one.
+        assert _updown(args) == 1
+        ids = [
+            post(url + "/register_event", {"event": "e", "n": i})[1]["event_id"] for i in range(10)
+        ]
+    finally:
+        assert _updown(["down"]) == 0
+    # down stopped the API first and let the consumer catch up before stopping it.
+    logged = {e["event_id"] for e in read_logged_events(tmp_path / "logs" / "events.log")}
+    assert set(ids) <= logged
+    assert not pid_alive(state["api"]["pid"]) and not pid_alive(state["consumer"]["pid"])
+    assert updown.read_up_state() is None
+    assert _updown(["down"]) == 0  # nothing up: a no-op
