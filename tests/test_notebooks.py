@@ -1,0 +1,157 @@
+"""The notebooks, executed for real (papermill, a real Jupyter kernel, the real broker), and the
+HTML report they produce, rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+from dataclasses import fields
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+
+from harness.params import RunConfig
+from harness.report import render_report
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ["experiment", "sweep", "report"]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _read(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+
+
+def _parameters_cell(nb) -> str:
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    return cell.source
+
+
+def _error_outputs(nb) -> list[dict]:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "error"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_are_stored_without_outputs(name):
+    for cell in _read(name).cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{name}: {cell.source[:60]}"
+
+
+def test_experiment_parameters_cell_has_every_run_parameter_with_its_default():
+    values = {}
+    for node in ast.parse(_parameters_cell(_read("experiment"))).body:
+        if isinstance(node, ast.Assign):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+    for f in fields(RunConfig):
+        assert f.name in values, f"parameters cell lacks {f.name}"
+        assert values[f.name] == f.default, f.name
+    assert {"params", "out_dir"} <= set(values)
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(kafka, tmp_path_factory):
+    """A tiny sweep through notebooks/sweep.ipynb: two good points, the seed-style baseline, and a
+    deliberately bad point."""
+    out = tmp_path_factory.mktemp("sweep")
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "sweep.ipynb"),
+        str(out / "sweep.ipynb"),
+        parameters={
+            "grid": {
+                "events": 300,
+                "threads": [5, 20],
+                "bootstrap_servers": kafka.bootstrap_servers,
+                "extra_points": [
+                    {"label": "seed-style", "server": "werkzeug", "delivery": "flush"},
+                    {"label": "bad", "acks": "most"},
+                ],
+            },
+            "out_dir": str(out),
+        },
+        cwd=str(out),
+        progress_bar=False,
+    )
+    return out
+
+
+@pytest.mark.kafka
+@pytest.mark.notebooks
+def test_sweep_notebook_runs_every_point_and_records_the_bad_one(sweep_dir):
+    executed = nbformat.read(sweep_dir / "sweep.ipynb", as_version=4)
+    assert not _error_outputs(executed)
+    summary = pd.read_csv(sweep_dir / "summary.csv")
+    assert list(summary["point"]) == ["01-threads=5", "02-threads=20", "03-seed-style", "04-bad"]
+    assert list(summary["status"]) == ["ok", "ok", "ok", "failed"]
+    assert "acks must be one of" in summary.loc[3, "error"]
+    ok = summary[summary["status"] == "ok"]
+    assert (ok["counts.lost"] == 0).all() and (ok["counts.unique_consumed"] == 300).all()
+    assert {"sweep.git_commit", "sweep.kafka_version", "sweep.hostname", "sweep.cpu_count"} <= set(
+        summary.columns
+    )
+    for point in ok["point"]:
+        run = nbformat.read(sweep_dir / "runs" / point / "experiment.ipynb", as_version=4)
+        assert not _error_outputs(run), point
+        images = [
+            o for c in run.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+        ]
+        assert len(images) == 2, point  # the time series and the percentile distribution
+    bad = nbformat.read(sweep_dir / "runs" / "04-bad" / "experiment.ipynb", as_version=4)
+    (error,) = _error_outputs(bad)
+    assert "acks must be one of" in error["evalue"]
+    failure = json.loads((sweep_dir / "runs" / "04-bad" / "failure.json").read_text())
+    assert "acks must be one of" in failure["error"]
+
+
+@pytest.fixture(scope="module")
+def report_html(sweep_dir) -> Path:
+    return render_report(sweep_dir, p99_objective_ms=10_000)
+
+
+@pytest.mark.kafka
+@pytest.mark.notebooks
+def test_report_html_is_standalone_without_code(report_html, sweep_dir):
+    executed = nbformat.read(sweep_dir / "report.ipynb", as_version=4)
+    assert not _error_outputs(executed)
+    html = report_html.read_text()
+    assert html.count('src="data:image/png;base64,') >= 5
+    assert "Kafka ingestion benchmark report" in html
+    assert "Highest throughput with http p99 below" in html
+    assert "seed-style" in html and "best / seed-style" in html
+    assert "04-bad" in html and "acks must be one of" in html
+    assert "run_sweep(" not in html and "plots.throughput_vs_threads" not in html  # no code cells
+
+
+@pytest.mark.kafka
+@pytest.mark.notebooks
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make setup)")
+def test_report_renders_in_headless_chromium_with_every_figure_loaded(report_html):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(report_html.as_uri())
+            page.wait_for_load_state("load")
+            images = page.evaluate(
+                "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+            )
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert len(images) >= 5
+    assert all(done and w > 100 and h > 100 for done, w, h in images), images
+    assert (ARTIFACTS / "report.png").stat().st_size > 10_000
