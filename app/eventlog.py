@@ -67,19 +67,33 @@ class FormattedBatch:
 
 def format_batch(records: Iterable[Record], consumed_at: float) -> FormattedBatch:
     """Format polled records into log lines: one timestamp for the batch, as read at once."""
+    records = list(records)
     prefix = format_asctime(consumed_at).encode() + b" - "
     # Everything but the record's own bytes, partition and offset is the same for the batch.
     spliced = prefix + b'%b, "consumed_at": ' + repr(consumed_at).encode()
     spliced += b', "partition": %d, "offset": %d}\n'
+    # One scan of the whole batch instead of three per record: in the usual batch every value
+    # is one line of ASCII, so each can be spliced as it is.
+    blob = b"".join([value for _, _, value in records if value is not None])
+    all_spliceable = blob.isascii() and b"\n" not in blob and b"\r" not in blob
     events: list[bytes] = []
     dead: list[bytes] = []
     for partition, offset, value in records:
-        obj = parse_object(value)
-        if obj is None:
+        try:
+            obj = orjson.loads(value)
+        except (orjson.JSONDecodeError, TypeError):
+            obj = parse_object(value)  # the stdlib's leniency, None
+        if type(obj) is not dict:
             dead.append(prefix + _dead_letter_json(value, partition, offset, consumed_at) + b"\n")
             continue
         raw = value.strip()
-        if obj and raw.isascii() and b"\n" not in raw and b"\r" not in raw and not _has_added(obj):
+        if (
+            obj
+            and "consumed_at" not in obj
+            and "partition" not in obj
+            and "offset" not in obj
+            and (all_spliceable or _spliceable(raw))
+        ):
             events.append(spliced % (raw[:-1].rstrip(), partition, offset))
         else:
             obj["consumed_at"] = consumed_at
@@ -89,8 +103,9 @@ def format_batch(records: Iterable[Record], consumed_at: float) -> FormattedBatc
     return FormattedBatch(b"".join(events), b"".join(dead), len(events), len(dead))
 
 
-def _has_added(obj: dict) -> bool:
-    return "consumed_at" in obj or "partition" in obj or "offset" in obj
+def _spliceable(raw: bytes) -> bool:
+    """One line of ASCII: what json.dumps would write for it (str.splitlines-safe, too)."""
+    return raw.isascii() and b"\n" not in raw and b"\r" not in raw
 
 
 def _dead_letter_json(value: bytes | None, partition: int, offset: int, now: float) -> bytes:

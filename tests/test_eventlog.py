@@ -103,6 +103,24 @@ def test_every_valid_object_becomes_one_parseable_line(value, india_time):
     assert "\u2028" not in batch.events.decode()  # str.splitlines() would split there
 
 
+def test_a_batch_mixing_plain_and_other_values_formats_each_right(india_time, monkeypatch):
+    plain = {"event": "purchase", "user_id": 1}
+    values = [
+        json.dumps(plain).encode(),
+        json.dumps({"name": "Zo\u00eb"}, ensure_ascii=False).encode(),
+        json.dumps({"event": "x", "n": [1, 2]}, indent=2).encode(),
+        json.dumps(plain).encode(),
+    ]
+    now = 1751836736.5
+    batch = format_batch([(0, i, v) for i, v in enumerate(values)], now)
+    lines = batch.events.decode().splitlines(keepends=True)
+    assert len(lines) == 4
+    for i, line in enumerate(lines):
+        expected = {**json.loads(values[i]), "consumed_at": now, "partition": 0, "offset": i}
+        # json.dumps of the event: what the original consumer logged, byte for byte.
+        assert line == logging_line(now, json.dumps(expected), monkeypatch)
+
+
 @pytest.mark.parametrize(
     "value",
     [b"not json", b'[{"event": "x"}]', b'"a string"', b"42", b"", None, b"\xff\xfe{", b'{"a": 1'],
@@ -138,20 +156,21 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
-    event=st.dictionaries(st.text(), json_values, max_size=6),
+    events=st.lists(st.dictionaries(st.text(), json_values, max_size=6), min_size=1, max_size=4),
     ensure_ascii=st.booleans(),
     indent=st.sampled_from([None, 2]),
 )
-def test_property_any_json_object_round_trips(event, ensure_ascii, indent):
-    value = json.dumps(event, ensure_ascii=ensure_ascii, indent=indent).encode()
-    batch = format_batch([(4, 123, value)], 1751836736.25)
-    (line,) = batch.events.split(b"\n")[:-1]
-    assert b"\r" not in line
-    logged = json.loads(LINE.match(line).group(2))
-    extra = {"consumed_at": 1751836736.25, "partition": 4, "offset": 123}
-    assert logged == {**event, **extra}
+def test_property_any_json_objects_round_trip(events, ensure_ascii, indent):
+    values = [json.dumps(e, ensure_ascii=ensure_ascii, indent=indent).encode() for e in events]
+    batch = format_batch([(4, 100 + i, v) for i, v in enumerate(values)], 1751836736.25)
+    lines = batch.events.split(b"\n")
+    assert lines.pop() == b"" and len(lines) == len(events)
+    for i, (line, event) in enumerate(zip(lines, events, strict=True)):
+        assert b"\r" not in line
+        logged = json.loads(LINE.match(line).group(2))
+        assert logged == {**event, "consumed_at": 1751836736.25, "partition": 4, "offset": 100 + i}
 
 
 def test_truncate_torn_tail_cuts_only_the_partial_line(tmp_path):
