@@ -10,8 +10,9 @@ OUT    ?= results/latest
 
 .PHONY: run test setup venv kafka-jars system-deps lint clean
 
+# The default sweep (grids/default.yaml, seed-style baseline included) and its report.
 run: setup
-	$(BIN)/python -m harness run --out $(OUT)
+	$(BIN)/python -m harness sweep --out $(OUT)
 
 test: setup
 	$(BIN)/python -m pytest
@@ -34,7 +35,7 @@ $(STAMPS)/kafka-jars: harness/jvm/pom.xml $(STAMPS)/venv
 	$(BIN)/python -c 'from harness.java import check_java, broker_classpath; check_java(); broker_classpath()'
 	@mkdir -p $(STAMPS) && touch $@
 
-# Debian packages the benchmarks and browser tests use (wrk, chromium); skipped where absent.
+# Debian packages the benchmarks and browser tests use (wrk, chromium).
 $(STAMPS)/system-deps: scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
 	@mkdir -p $(STAMPS) && touch $@
