@@ -159,3 +159,15 @@ def test_any_mix_of_events_and_bad_lines_round_trips(tmp_path, items):
     assert df.attrs["unparsed_lines"] == bad
     texts = {f"id-{n}": t for n, (k, t, _) in enumerate(items) if k == "event"}
     assert list(df["event"]) == [texts[i] for i in ids]
+
+
+@pytest.mark.parametrize("tail", ["2025-01", "x", "2025-01-01 00:00:00,000 - {", "{}"])
+def test_short_lines_at_the_end_of_the_buffer(tmp_path, tail):
+    """Fixed-width reads of the prefix must not run past the file (or mistake padding for data)."""
+    good = log_line(event("a", 1.0, 2.0))
+    for text in (tail, good + "\n" + tail):
+        path = tmp_path / "events.log"
+        path.write_text(text)
+        df = read_events_log(path)
+        assert list(df["event_id"]) == ([] if text == tail else ["a"])
+        assert df.attrs["unparsed_lines"] == 1

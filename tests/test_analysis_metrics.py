@@ -65,6 +65,10 @@ def test_counts_are_exact(mixed_run):
     assert m["unparsed_lines"] == 1
     assert m["error_rate"] == pytest.approx(0.3)
     assert m["status_counts"] == {"200": 7, "400": 1, "503": 1, "0": 1}
+    assert sorted((e["error"], e["count"]) for e in m["top_errors"]) == [
+        ("status 0", 1),
+        ("status 503", 1),
+    ]
 
 
 def test_schema_has_every_documented_key(mixed_run):

@@ -119,7 +119,8 @@ def _delivery_facts(records: pd.DataFrame, log: pd.DataFrame, match: EventMatch)
         "unexpected": int((~match.in_run).sum()),
         "consumed_unaccepted": int((~accepted & match.consumed).sum()),
         "status_counts": {str(k): int(v) for k, v in records["status"].value_counts().items()},
-        "top_errors": {str(k): int(v) for k, v in errors.items()},
+        # a list, not a dict: error texts must not become columns of the sweep table
+        "top_errors": [{"error": str(k), "count": int(v)} for k, v in errors.items()],
         "unparsed_lines": int(log.attrs.get("unparsed_lines", 0)),
         "dead_letters": int(log.attrs.get("dead_letters", 0)),
     }
@@ -133,6 +134,7 @@ def compute_metrics(
     ceiling_rps: float | None = None,
 ) -> dict:
     """The metrics.json dict of one run (JSON-serializable: plain types, null for missing)."""
+    config, environment = config or {}, environment or {}
     records = normalize_records(records_df)
     left = records["sent_at"].notna().to_numpy()  # an aborted run leaves requests never sent
     records = records if left.all() else records[left].reset_index(drop=True)
