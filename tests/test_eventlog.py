@@ -152,13 +152,13 @@ json_scalars = (
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12,
+    max_leaves=6,
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    events=st.lists(st.dictionaries(st.text(), json_values, max_size=6), min_size=1, max_size=4),
+    events=st.lists(st.dictionaries(st.text(), json_values, max_size=4), min_size=1, max_size=3),
     ensure_ascii=st.booleans(),
     indent=st.sampled_from([None, 2]),
 )
