@@ -1,0 +1,186 @@
+"""The Kafka producers without HTTP, against Kafka's own producer and the HTTP batch endpoint.
+
+    .venv/bin/python benchmarks/bench_producer.py [--records 200000] [--repeats 3] [--quick]
+
+On one embedded broker, same record size (the size of an event as the API produces it), acks=all,
+the same linger/batch settings, each scenario on a fresh 3-partition topic, repetitions interleaved:
+- java: Apache Kafka's `ProducerPerformance` (kafka-producer-perf-test, from the kafka-tools jar of
+  the same version) in its own JVM;
+- kafka-python / confluent-kafka: a raw producer in this process: send everything, then flush;
+- http-batch-<client>: the API (gunicorn, `ack` delivery) fed by the simulator with POST /events of
+  500 events per request: events the broker acknowledged per second, as the client saw them.
+Prints medians and the ratios of issue 6: HTTP batching vs the raw producer (target >= 0.5) and
+the Python clients vs Kafka's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from app.settings import ProducerSettings
+from harness import admin, java
+from harness.environment import library_version, machine_line
+from harness.kafka import EmbeddedKafka
+from harness.services import ApiService
+from harness.simulator import SimulatorConfig, simulate
+
+ACKS = "all"
+LINGER_MS = 5
+BATCH_SIZE = 65536
+PERF_MAIN = "org.apache.kafka.tools.ProducerPerformance"
+
+
+def sample_event(i: int) -> bytes:
+    """An event as the API writes it to Kafka (the size matters, the content does not)."""
+    return json.dumps({
+        "event": "purchase", "user_id": 1432 + i, "event_id": f"bench-{i:010d}",
+        "sent_at": 1795600000.123456, "received_at": 1795600000.124567,
+    }).encode()  # fmt: skip
+
+
+def new_topic(bootstrap: str) -> str:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    admin.create_topic(bootstrap, name, partitions=3)
+    return name
+
+
+def run_java(bootstrap: str, records: int, size: int) -> float:
+    topic = new_topic(bootstrap)
+    cmd = [
+        java.check_java(), "-Xmx512m", f"-Dlog4j2.configurationFile={java.LOG4J_CONFIG}",
+        "-Dkafka.logs.dir=" + tempfile.gettempdir(), "-cp", java.broker_classpath(), PERF_MAIN,
+        "--topic", topic, "--num-records", str(records), "--record-size", str(size),
+        "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}",
+        f"acks={ACKS}", f"linger.ms={LINGER_MS}", f"batch.size={BATCH_SIZE}",
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # The last summary line: "N records sent, X records/sec (Y MB/sec), ..."
+    match = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", out.stdout)
+    if out.returncode != 0 or not match:
+        raise RuntimeError(f"ProducerPerformance failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    return float(match[-1][1])
+
+
+def run_kafka_python(bootstrap: str, values: list[bytes]) -> float:
+    from kafka import KafkaProducer
+
+    topic = new_topic(bootstrap)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=ACKS, linger_ms=LINGER_MS,
+                             batch_size=BATCH_SIZE)  # fmt: skip
+    start = time.perf_counter()
+    for value in values:
+        producer.send(topic, value)
+    producer.flush()
+    elapsed = time.perf_counter() - start
+    producer.close()
+    return len(values) / elapsed
+
+
+def run_confluent(bootstrap: str, values: list[bytes]) -> float:
+    from confluent_kafka import Producer
+
+    topic = new_topic(bootstrap)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": ACKS, "linger.ms": LINGER_MS,
+                         "batch.size": BATCH_SIZE, "queue.buffering.max.messages": 1_000_000})  # fmt: skip
+    failed = []
+    start = time.perf_counter()
+    for value in values:
+        producer.produce(topic, value, on_delivery=lambda err, msg: err and failed.append(err))
+        producer.poll(0)
+    producer.flush()
+    elapsed = time.perf_counter() - start
+    if failed:
+        raise RuntimeError(f"confluent-kafka: {len(failed)} deliveries failed: {failed[0]}")
+    return len(values) / elapsed
+
+
+def run_http_batch(api: ApiService, records: int) -> float:
+    config = SimulatorConfig(url=api.url, events=records, threads=8, endpoint="batch",
+                             events_per_request=500)  # fmt: skip
+    result = simulate(config, out_dir=None, progress=False)
+    if result.accepted != records:
+        raise RuntimeError(f"http batch: {result.accepted}/{records} accepted")
+    return result.achieved_eps
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--records", type=int, default=200_000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="50,000 records, 3 repeats")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.records = 50_000
+    print(machine_line())
+    print(f"kafka-python {library_version('kafka-python')}, "
+          f"confluent-kafka {library_version('confluent-kafka')}")  # fmt: skip
+    values = [sample_event(i) for i in range(args.records)]
+    size = round(statistics.mean(len(v) for v in values))
+    print(f"{args.records} records of ~{size} bytes, acks={ACKS}, linger.ms={LINGER_MS}, "
+          f"batch.size={BATCH_SIZE}; medians of {args.repeats}")  # fmt: skip
+
+    rates: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedKafka(root=Path(tmp) / "kafka") as kafka:
+        bootstrap = kafka.bootstrap_servers
+        apis = {}
+        for client in ("kafka-python", "confluent-kafka"):
+            settings = ProducerSettings(bootstrap_servers=bootstrap, topic=new_topic(bootstrap),
+                                        client=client, acks=ACKS, linger_ms=LINGER_MS,
+                                        batch_size=BATCH_SIZE)  # fmt: skip
+            apis[client] = ApiService(settings, Path(tmp) / f"api-{client}.log").start()
+        try:
+            scenarios = {
+                "java": lambda: run_java(bootstrap, args.records, size),
+                "kafka-python": lambda: run_kafka_python(bootstrap, values),
+                "confluent-kafka": lambda: run_confluent(bootstrap, values),
+                "http-batch-kafka-python": lambda: run_http_batch(apis["kafka-python"], args.records),
+                "http-batch-confluent-kafka": lambda: run_http_batch(
+                    apis["confluent-kafka"], args.records),
+            }  # fmt: skip
+            for rep in range(args.repeats):
+                for name, fn in scenarios.items():
+                    rate = fn()
+                    rates.setdefault(name, []).append(rate)
+                    print(f"  rep {rep + 1} {name:28s} {rate:>10,.0f} records/s", flush=True)
+        finally:
+            for api in apis.values():
+                api.stop()
+
+    med = {name: statistics.median(v) for name, v in rates.items()}
+    ratios = {
+        "http batch / raw producer (kafka-python)":
+            (med["http-batch-kafka-python"] / med["kafka-python"], 0.5),
+        "http batch / raw producer (confluent-kafka)":
+            (med["http-batch-confluent-kafka"] / med["confluent-kafka"], 0.5),
+        "kafka-python / Kafka ProducerPerformance": (med["kafka-python"] / med["java"], None),
+        "confluent-kafka / Kafka ProducerPerformance": (med["confluent-kafka"] / med["java"], None),
+    }  # fmt: skip
+    print("\nmedian records/s:")
+    for name, value in med.items():
+        print(f"  {name:28s} {value:>10,.0f}")
+    print("ratios:")
+    for name, (ratio, target) in ratios.items():
+        met = target is not None and ratio >= target
+        verdict = (
+            "" if target is None else f" (target >= {target:.1f}: {'met' if met else 'MISSED'})"
+        )
+        print(f"  {name:45s} {ratio:6.2f}{verdict}")
+    figures = {"medians": med, "runs": rates,
+               "ratios": {k: {"ratio": r, "target": t} for k, (r, t) in ratios.items()},
+               "record_bytes": size, "records": args.records}  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
