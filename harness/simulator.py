@@ -8,6 +8,15 @@ even if earlier ones are outstanding; its latency counts from the due time, so q
 system under test is not hidden (coordinated omission, as wrk2 and the OpenMessaging Benchmark
 avoid it). Per-event records go to `client_records.parquet` (see docs/ARCHITECTURE.md).
 
+Counts are per event: accepted (2xx, or accepted in a batch's per-event results), rejected (4xx,
+or refused inside a 2xx batch), failed (5xx, or no HTTP answer: status 0 with the error text).
+Latency percentiles cover requests that got an HTTP answer.
+
+The HTTP client is a lean keep-alive HTTP/1.1 one (loadgen/http.py; `http_client="aiohttp"` for
+aiohttp's); `processes` > 1 spreads the load over client processes (loadgen/fanout.py) when one
+process cannot keep up. `measure_ceiling` gives the client's own limit against a no-op API, and
+`SimulationResult.with_ceiling` says whether a run came close to it (client-bound).
+
 Manual use: python -m harness.simulator --url http://127.0.0.1:5000 --events 10000 --out DIR
 """
 
@@ -22,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from harness.loadgen.clock import Clock
@@ -50,7 +60,13 @@ def _send_rate(config: SimulatorConfig, log: RequestLog, start: float) -> float:
     return (config.requests - 1) * config.batch_size / span if span > 0 else float("nan")
 
 
-def _summarise(config, log, frame, stats: DriveStats, path) -> SimulationResult:
+def _summarise(
+    config: SimulatorConfig,
+    log: RequestLog,
+    frame: pd.DataFrame,
+    stats: DriveStats,
+    path: Path | None,
+) -> SimulationResult:
     start, duration = stats.start, stats.end - stats.start
     answered = log.answered()
     origin = log.scheduled if config.open_loop else log.sent
@@ -105,10 +121,17 @@ def measure_ceiling(
     api_key: str | None = None,
     processes: int = 1,
     http_client: str = "raw",
+    min_requests: int = 1000,
 ) -> float:
     """The client's own ceiling in requests/s: the median of `repeats` closed-loop runs against a
     no-op endpoint (the API with `--delivery noop`). Compare a run with it via
-    `SimulationResult.with_ceiling`."""
+    `SimulationResult.with_ceiling`.
+
+    Each run sends at least `min_requests` requests (more events than `events` for big batches):
+    a few requests per sender would measure connection set-up, not a rate.
+    """
+    batch = events_per_request if endpoint == "batch" else 1
+    events = max(events, min_requests * batch)
     rates = []
     for _ in range(repeats):
         config = SimulatorConfig(

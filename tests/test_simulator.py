@@ -404,12 +404,20 @@ def test_cli_writes_records_and_summary(serve, tmp_path, capsys):
 
 def test_measure_ceiling_and_client_bound_verdict(serve):
     server = serve()
-    ceiling = measure_ceiling(server.url, threads=10, events=300, repeats=1)
+    # 100 events asked, but at least 300 requests: a ceiling needs more than a few per sender.
+    ceiling = measure_ceiling(server.url, threads=10, events=100, repeats=1, min_requests=300)
     assert ceiling > 50
     assert len(server.bodies) == 300
     result = simulate(SimulatorConfig(url=server.url, events=300, threads=10), None, progress=False)
     assert result.with_ceiling(result.achieved_rps / 0.9).client_bound is True
     assert result.with_ceiling(result.achieved_rps * 2).client_bound is False
+
+
+def test_measure_ceiling_counts_batch_requests(serve):
+    server = serve()
+    measure_ceiling(server.url, threads=4, endpoint="batch", events_per_request=10, events=50,
+                    repeats=2, min_requests=20)  # fmt: skip
+    assert [len(body) for body in server.bodies] == [10] * 40
 
 
 def test_two_processes_send_every_event_once(serve, tmp_path):

@@ -7,6 +7,7 @@ event was accepted; a non-2xx means none was (the caller handles that case from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -20,18 +21,17 @@ class EventOutcomes:
     errors: list[str]
 
 
-def _entry_accepted(entry: dict) -> bool:
-    status = entry.get("status")
-    if isinstance(status, str):
-        return status.lower() == "accepted"
-    return entry.get("accepted") is True
+class EventIds(Sequence[str]):
+    """The event ids of one request, made only if an answer names events by id, not index."""
 
+    def __init__(self, run_id: str, seqs: range) -> None:
+        self.run_id, self.seqs = run_id, seqs
 
-def _entry_error(entry: dict, accepted: bool) -> str:
-    if accepted:
-        return ""
-    error = entry.get("error")
-    return str(error) if error else "rejected"
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def __getitem__(self, i):
+        return f"{self.run_id}-{self.seqs[i]}"
 
 
 def _results(body: bytes) -> list | None:
@@ -43,35 +43,46 @@ def _results(body: bytes) -> list | None:
     return results if isinstance(results, list) and results else None
 
 
-def _slot(entry: dict, position: int, event_ids: list[str], by_id: dict[str, int]) -> int | None:
-    """Which event an entry speaks of: its `index`, else its `event_id`, else its position."""
-    index = entry.get("index")
-    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(event_ids):
-        return index
+def _fallback_slot(entry: dict, position: int, by_id: dict[str, int], n: int) -> int | None:
+    """An entry without a usable index: its `event_id`, else its position."""
     eid = entry.get("event_id")
     if isinstance(eid, str) and eid in by_id:
         return by_id[eid]
-    return position if position < len(event_ids) else None
+    return position if position < n else None
 
 
-def batch_outcomes(body: bytes, event_ids: list[str]) -> EventOutcomes | None:
+def batch_outcomes(body: bytes, event_ids: Sequence[str]) -> EventOutcomes | None:
     """Per-event outcomes of a 2xx batch answer; None when it carries no per-event results.
 
-    An event the results do not mention counts as not accepted: only an explicit answer is a
-    promise that the event will reach Kafka.
+    An entry speaks of the event at its `index`, else of the one with its `event_id`, else of
+    the one at its position. An event the results do not mention counts as not accepted: only
+    an explicit answer is a promise that the event will reach Kafka.
     """
     results = _results(body)
     if results is None:
         return None
-    accepted = [False] * len(event_ids)
-    errors = [MISSING] * len(event_ids)
-    by_id = {eid: i for i, eid in enumerate(event_ids)}
+    n = len(event_ids)
+    accepted = [False] * n
+    errors = [MISSING] * n
+    by_id: dict[str, int] | None = None
+    # One tight loop, no call per entry: this runs for every event of every batch.
     for position, entry in enumerate(results):
-        if not isinstance(entry, dict):
+        if type(entry) is not dict:
             continue
-        slot = _slot(entry, position, event_ids, by_id)
-        if slot is None:
-            continue
-        accepted[slot] = _entry_accepted(entry)
-        errors[slot] = _entry_error(entry, accepted[slot])
+        slot = entry.get("index")
+        if type(slot) is not int or not 0 <= slot < n:  # type(): a bool is not an index
+            if by_id is None:
+                by_id = {eid: i for i, eid in enumerate(event_ids)}
+            slot = _fallback_slot(entry, position, by_id, n)
+            if slot is None:
+                continue
+        status = entry.get("status")
+        if status == "accepted":
+            ok = True
+        elif isinstance(status, str):
+            ok = status.lower() == "accepted"
+        else:
+            ok = entry.get("accepted") is True
+        accepted[slot] = ok
+        errors[slot] = "" if ok else str(entry.get("error") or "rejected")
     return EventOutcomes(accepted, errors)

@@ -12,7 +12,7 @@ from harness.loadgen.config import SimulatorConfig
 from harness.loadgen.http import HttpProtocolError, RawHttpClient
 from harness.loadgen.payload import BodyFactory, render
 from harness.loadgen.requestlog import RequestLog
-from harness.loadgen.responses import batch_outcomes
+from harness.loadgen.responses import EventIds, batch_outcomes
 
 # What counts as "no HTTP answer" (status 0): the run goes on and the error text is recorded.
 # (AiohttpClient turns aiohttp's own errors into ConnectionErrors.)
@@ -72,7 +72,7 @@ class Sender:
             self.in_flight -= 1
         done = self.clock.now()
         if self.config.endpoint == "batch" and 200 <= status < 300:
-            ids = [f"{self.config.run_id}-{seq}" for seq in self.config.request_events(request_id)]
+            ids = EventIds(self.config.run_id, self.config.request_events(request_id))
             outcomes = batch_outcomes(payload, ids)
         self.log.record(request_id, scheduled, sent, done, status, error, outcomes)
 
