@@ -237,6 +237,25 @@ def test_batch_groups_events_and_reads_per_event_results(serve, tmp_path, http_c
     assert result.failed == 0
 
 
+def fail_every_third(events: list) -> tuple[int, dict]:
+    results = [
+        {"index": i, "status": "failed", "error": "broker down"}
+        if i % 3 == 0
+        else {"index": i, "status": "accepted"}
+        for i in range(len(events))
+    ]
+    return 202, {"results": results}
+
+
+def test_batch_events_marked_failed_count_as_failed(serve, tmp_path):
+    server = serve(batch_answer=fail_every_third)
+    cfg = SimulatorConfig(url=server.url, events=30, endpoint="batch", events_per_request=10)
+    result = simulate(cfg, tmp_path, progress=False)
+    assert (result.accepted, result.rejected, result.failed) == (18, 0, 12)
+    records = read_records(tmp_path)
+    assert (records.loc[~records["accepted"], "error"] == "broker down").all()
+
+
 def test_batch_2xx_without_results_counts_all_accepted(serve, tmp_path):
     server = serve(batch_answer=lambda events: (202, {"queued": len(events)}))
     cfg = SimulatorConfig(url=server.url, events=40, endpoint="batch", events_per_request=10)

@@ -184,3 +184,28 @@ def test_process_shares_cover_every_request_once(threads, processes):
 def test_more_processes_than_threads_is_refused():
     with pytest.raises(ValueError):
         SimulatorConfig(url="u", threads=2, processes=3)
+
+
+def test_failed_inside_a_batch_is_not_a_rejection():
+    answer = {
+        "results": [
+            {"index": 0, "status": "accepted"},
+            {"index": 1, "status": "failed", "error": "KafkaTimeoutError"},
+            {"index": 2, "status": "rejected", "error": "user_id must be an integer"},
+        ]
+    }
+    out = batch_outcomes(body(answer), IDS)
+    assert out.accepted == [True, False, False]
+    assert out.failed == [False, True, False]
+    assert out.errors == ["", "KafkaTimeoutError", "user_id must be an integer"]
+
+
+def test_event_counts_with_failures_inside_a_2xx_batch():
+    frame = pd.DataFrame({"status": [202, 202, 202], "accepted": [True, False, False]})
+    failed_in_batch = np.array([False, True, False])
+    assert event_counts(frame, failed_in_batch) == {
+        "sent": 3,
+        "accepted": 1,
+        "rejected": 1,
+        "failed": 1,
+    }

@@ -53,7 +53,7 @@ class RequestLog:
     def export(self, request_ids: range) -> dict[str, np.ndarray]:
         """The measurements of `request_ids`, as arrays (a worker process hands them back)."""
         ids = np.asarray(request_ids, dtype=np.int64)
-        outcomes = {str(i): [o.accepted, o.errors] for i, o in self.outcomes.items()}
+        outcomes = {str(i): [o.accepted, o.errors, o.failed] for i, o in self.outcomes.items()}
         return {
             "ids": ids,
             "scheduled": self.scheduled[ids],
@@ -72,10 +72,18 @@ class RequestLog:
         self.done[ids] = part["done"]
         self.status[ids] = part["status"]
         self.error[ids] = part["error"].astype(object)
-        for key, (accepted, errors) in json.loads(str(part["outcomes"])).items():
-            self.outcomes[int(key)] = EventOutcomes(accepted, errors)
+        for key, (accepted, errors, failed) in json.loads(str(part["outcomes"])).items():
+            self.outcomes[int(key)] = EventOutcomes(accepted, errors, failed)
         size = self.config.batch_size
         self.events_done += int(np.minimum(size, self.config.events - ids * size).sum())
+
+    def failed_in_batch(self) -> np.ndarray:
+        """Per event: marked "failed" inside a 2xx batch answer (the records cannot tell)."""
+        failed = np.zeros(self.config.events, dtype=bool)
+        for request_id, outcome in self.outcomes.items():
+            seqs = self.config.request_events(request_id)
+            failed[seqs.start : seqs.stop] = outcome.failed
+        return failed
 
     def answered(self) -> np.ndarray:
         """Requests that got an HTTP answer (any status)."""

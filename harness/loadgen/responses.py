@@ -19,6 +19,9 @@ MISSING = "missing from the response's results"
 class EventOutcomes:
     accepted: list[bool]
     errors: list[str]
+    # Marked "failed" (the API could not deliver it, e.g. Kafka did not acknowledge): a server
+    # failure, not a verdict on the event, though the request as a whole got a 2xx.
+    failed: list[bool]
 
 
 class EventIds(Sequence[str]):
@@ -64,6 +67,7 @@ def batch_outcomes(body: bytes, event_ids: Sequence[str]) -> EventOutcomes | Non
     n = len(event_ids)
     accepted = [False] * n
     errors = [MISSING] * n
+    failed = [False] * n
     by_id: dict[str, int] | None = None
     # One tight loop, no call per entry: this runs for every event of every batch.
     for position, entry in enumerate(results):
@@ -84,5 +88,9 @@ def batch_outcomes(body: bytes, event_ids: Sequence[str]) -> EventOutcomes | Non
         else:
             ok = entry.get("accepted") is True
         accepted[slot] = ok
-        errors[slot] = "" if ok else str(entry.get("error") or "rejected")
-    return EventOutcomes(accepted, errors)
+        if ok:
+            errors[slot] = ""
+        else:
+            errors[slot] = str(entry.get("error") or status or "rejected")
+            failed[slot] = status == "failed"
+    return EventOutcomes(accepted, errors, failed)

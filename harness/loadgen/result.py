@@ -28,16 +28,19 @@ def latency_summary(seconds: np.ndarray) -> dict[str, float]:
     }
 
 
-def event_counts(frame: pd.DataFrame) -> dict[str, int]:
-    """sent / accepted / rejected (4xx, or refused inside a 2xx batch) / failed (5xx, transport)."""
+def event_counts(frame: pd.DataFrame, failed_in_batch: np.ndarray | None = None) -> dict[str, int]:
+    """sent / accepted / rejected (4xx, or refused inside a 2xx batch) / failed (5xx, transport,
+    or marked "failed" inside a 2xx batch: `failed_in_batch`, per event)."""
     status = frame["status"].to_numpy()
     accepted = frame["accepted"].to_numpy()
-    answered_ok = ((status >= 200) & (status < 300)) | ((status >= 400) & (status < 500))
+    verdict = ((status >= 200) & (status < 300)) | ((status >= 400) & (status < 500))
+    if failed_in_batch is not None:
+        verdict &= ~failed_in_batch
     return {
         "sent": int(len(frame)),
         "accepted": int(accepted.sum()),
-        "rejected": int((~accepted & answered_ok).sum()),
-        "failed": int((~accepted & ~answered_ok).sum()),
+        "rejected": int((~accepted & verdict).sum()),
+        "failed": int((~accepted & ~verdict).sum()),
     }
 
 
