@@ -4,14 +4,14 @@
         [--clients kafka-python,confluent-kafka] [--fsync] [--bootstrap-servers B]
 
 One topic is filled once (~150-byte events, 3 partitions). Then, per repetition and client library,
-interleaved so that load drifts hit both alike:
+interleaved so that load drifts hit every mode alike, each in a fresh process and a fresh group:
 - bare: a consumer of the same library and settings (app.consumer_client) that only polls;
-- writer: the real `python -m app.consumer` process (format, append, commit per batch);
+- writer: the consumer's own loop, `app.consumer.consume` (format, append, commit per batch);
 - writer+fsync (with --fsync): the same with an fsync per batch.
-Each reads the whole topic with a fresh group. Rate = records after the first batch / time from
-the first to the last batch (poll return times; for the writer, its lines' `consumed_at`), so
-process start and group join are left out. Also: the log writer alone (format + append, no Kafka).
-Medians of the repetitions; the ratio writer/bare is the figure that matters.
+Rate = records after the first batch / wall time from the first to the last poll that returned
+records, so process start and group join are left out; CPU-us/event is the process's CPU time
+(all threads, librdkafka's too) over the same span, which a busy machine disturbs less than the
+wall rate. Also: the log writer alone (format + append, no Kafka). Medians of the repetitions.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
-import orjson
-
+from app.consumer import ConsumerSettings, EventSink, Summary, consume
 from app.consumer_client import CLIENTS, ClientConfig, make_client
 from app.eventlog import LineFile, format_batch
 from harness import admin
@@ -40,7 +40,7 @@ BATCH = 2000  # records per poll, the consumer's default
 def event_value(i: int) -> bytes:
     now = time.time()
     doc = {"event": "purchase", "user_id": i, "event_id": uuid.uuid4().hex}
-    doc.update({"sent_at": now, "received_at": now + 0.0004, "acked_at": now + 0.003})
+    doc.update({"sent_at": now, "received_at": now + 0.0004})
     return json.dumps(doc).encode()
 
 
@@ -65,89 +65,87 @@ def fill_topic(bootstrap: str, topic: str, n: int) -> float:
 
 
 # -- the child processes ---------------------------------------------------------------------
-def child_bare(bootstrap: str, topic: str, client: str, n: int) -> None:
-    """Poll the whole topic, do nothing with it; print first/last poll-return times as JSON."""
-    consumer = make_client(client, ClientConfig(bootstrap, f"bench-bare-{uuid.uuid4().hex}"))
+class Meter:
+    """Wall and CPU time (all threads) from the first poll that returned records to the last."""
+
+    def __init__(self, n: int, stop: threading.Event) -> None:
+        self.n, self.stop = n, stop
+        self.got = self.first_n = 0
+        self.first = self.last = (0.0, 0.0)
+
+    def wrap(self, poll):
+        def timed_poll(max_records: int, timeout_s: float):
+            records = poll(max_records, timeout_s)
+            if records:
+                self.last = (time.perf_counter(), time.process_time())
+                if not self.got:
+                    self.first, self.first_n = self.last, len(records)
+                self.got += len(records)
+                if self.got >= self.n:
+                    self.stop.set()
+            return records
+
+        return timed_poll
+
+    def result(self) -> dict:
+        events = self.got - self.first_n
+        wall, cpu = (b - a for a, b in zip(self.first, self.last, strict=True))
+        return {"n": self.got, "rate": events / wall, "cpu_us": cpu / events * 1e6}
+
+
+def child(mode: str, bootstrap: str, topic: str, client: str, n: int, tmp: Path) -> None:
+    """One measurement: `bare` polls only; `writer`/`writer+fsync` run the consumer's own loop."""
+    consumer = make_client(client, ClientConfig(bootstrap, f"bench-{uuid.uuid4().hex}"))
     consumer.subscribe(topic, lambda partitions: None)
-    got, first_n, first_t, last_t = 0, 0, 0.0, 0.0
-    while got < n:
-        records = consumer.poll(BATCH, 0.5)
-        if records:
-            last_t = time.time()
-            if not got:
-                first_n, first_t = len(records), last_t
-            got += len(records)
+    stop = threading.Event()
+    meter = Meter(n, stop)
+    consumer.poll = meter.wrap(consumer.poll)
+    if mode == "bare":
+        while not stop.is_set():
+            consumer.poll(BATCH, 0.5)
+    else:
+        log = tmp / f"events-{uuid.uuid4().hex[:6]}.log"
+        sink = EventSink(log, log.with_name("dead-letter.log"), fsync=mode == "writer+fsync")
+        settings = ConsumerSettings(max_records=BATCH)
+        consume(consumer, sink, settings, stop, Summary())
+        sink.close()
+        log.unlink()  # 30 MB each
     consumer.close()
-    print(json.dumps({"n": got, "first_n": first_n, "first_t": first_t, "last_t": last_t}))
+    print(json.dumps(meter.result()))
 
 
-def run_bare(tmp: Path, bootstrap: str, topic: str, client: str, n: int) -> float:
-    cmd = [sys.executable, __file__, "--child-bare", "--bootstrap-servers", bootstrap]
-    cmd += ["--topic", topic, "--client", client, "--events", str(n)]
-    proc = ManagedProcess("bare", cmd, tmp / f"bare-{uuid.uuid4().hex[:6]}.out").start()
+def run_child(tmp: Path, mode: str, bootstrap: str, topic: str, client: str, n: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", mode, "--bootstrap-servers", bootstrap]
+    cmd += ["--topic", topic, "--client", client, "--events", str(n), "--tmp", str(tmp)]
+    proc = ManagedProcess(mode, cmd, tmp / f"{mode}-{uuid.uuid4().hex[:6]}.out").start()
     try:
         if proc.proc.wait(timeout=600) != 0:
-            raise RuntimeError(f"bare consumer failed:\n{proc.log_tail()}")
+            raise RuntimeError(f"{mode} consumer failed:\n{proc.log_tail()}")
     finally:
         proc.stop()
-    result = json.loads(proc.log_tail(1))
-    return (result["n"] - result["first_n"]) / (result["last_t"] - result["first_t"])
+    return json.loads(proc.log_tail(1))
 
 
-def count_new_lines(path: Path, state: dict) -> int:
-    """Lines in `path`, reading only what was appended since the last call (cheap while timing)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(state.get("pos", 0))
-            data = fh.read()
-    except FileNotFoundError:
-        return 0
-    state["pos"] = state.get("pos", 0) + len(data)
-    state["lines"] = state.get("lines", 0) + data.count(b"\n")
-    return state["lines"]
-
-
-def run_writer(tmp: Path, bootstrap: str, topic: str, client: str, n: int, fsync: bool) -> float:
-    log = tmp / f"events-{uuid.uuid4().hex[:6]}.log"
-    cmd = [sys.executable, "-m", "app.consumer", "--bootstrap-servers", bootstrap]
-    cmd += ["--topic", topic, "--group-id", f"bench-writer-{uuid.uuid4().hex}"]
-    cmd += ["--log-file", str(log), "--client", client, "--fsync" if fsync else "--no-fsync"]
-    proc = ManagedProcess("writer", cmd, log.with_suffix(".out")).start()
-    state: dict = {}
-    deadline = time.monotonic() + 600
-    try:
-        while count_new_lines(log, state) < n:
-            if not proc.running() or time.monotonic() > deadline:
-                raise RuntimeError(f"consumer stopped short:\n{proc.log_tail()}")
-            time.sleep(0.25)
-    finally:
-        proc.stop()
-    times = [orjson.loads(line.split(b" - ", 1)[1])["consumed_at"] for line in log.open("rb")]
-    first_n = sum(1 for t in times if t == times[0])
-    rate = (len(times) - first_n) / (times[-1] - times[0])
-    log.unlink()  # 30+ MB each
-    return rate
-
-
-def writer_alone(values: list[bytes], tmp: Path, fsync: bool) -> float:
+def writer_alone(values: list[bytes], tmp: Path) -> dict:
     """Format + append the same records in batches, no Kafka: the writer's own ceiling."""
     records = [(i % 3, i, v) for i, v in enumerate(values)]
     path = tmp / f"alone-{uuid.uuid4().hex[:6]}.log"
-    start = time.perf_counter()
-    with LineFile(path, fsync=fsync) as out:
+    wall, cpu = time.perf_counter(), time.process_time()
+    with LineFile(path) as out:
         for i in range(0, len(records), BATCH):
             out.write(format_batch(records[i : i + BATCH], time.time()).events)
-    rate = len(records) / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     path.unlink()
-    return rate
+    return {"rate": len(records) / wall, "cpu_us": cpu / len(records) * 1e6}
 
 
 # -- the benchmark ---------------------------------------------------------------------------
-def summarize(name: str, rates: list[float]) -> float:
-    med = statistics.median(rates)
-    runs = ", ".join(f"{r:,.0f}" for r in rates)
-    print(f"  {name:<34} median {med:>9,.0f} ev/s   (runs: {runs})")
-    return med
+def summarize(name: str, results: list[dict]) -> dict:
+    rate = statistics.median(r["rate"] for r in results)
+    cpu = statistics.median(r["cpu_us"] for r in results)
+    runs = ", ".join(f"{r['rate']:,.0f}" for r in results)
+    print(f"  {name:<30} {rate:>9,.0f} ev/s  {cpu:6.2f} CPU-us/event   (runs: {runs})")
+    return {"rate": rate, "cpu_us": cpu}
 
 
 def benchmark(bootstrap: str, args: argparse.Namespace, tmp: Path) -> None:
@@ -157,26 +155,32 @@ def benchmark(bootstrap: str, args: argparse.Namespace, tmp: Path) -> None:
     print(f"topic {topic}: {args.events:,} events, mean value {size:.0f} bytes, 3 partitions")
 
     values = [event_value(i) for i in range(args.events)]
-    alone = [writer_alone(values, tmp, False) for _ in range(args.repeats)]
+    alone = [writer_alone(values, tmp) for _ in range(args.repeats)]
     modes = ["bare", "writer"] + (["writer+fsync"] if args.fsync else [])
-    rates: dict[tuple[str, str], list[float]] = {}
+    results: dict[tuple[str, str], list[dict]] = {}
     for rep in range(args.repeats):
         for client in args.clients:
             for mode in modes:
-                if mode == "bare":
-                    rate = run_bare(tmp, bootstrap, topic, client, args.events)
-                else:
-                    fsync = mode == "writer+fsync"
-                    rate = run_writer(tmp, bootstrap, topic, client, args.events, fsync)
-                rates.setdefault((client, mode), []).append(rate)
-                print(f"  rep {rep + 1} {client:<16} {mode:<13} {rate:>9,.0f} ev/s", flush=True)
+                r = run_child(tmp, mode, bootstrap, topic, client, args.events)
+                results.setdefault((client, mode), []).append(r)
+                print(
+                    f"  rep {rep + 1} {client:<16} {mode:<13} {r['rate']:>9,.0f} ev/s "
+                    f"{r['cpu_us']:6.2f} CPU-us/event",
+                    flush=True,
+                )
 
-    print(f"\nresults (medians of {args.repeats}), load average now {os.getloadavg()}:")
+    print(f"\nmedians of {args.repeats} (wall rate; CPU time of all the consumer's threads):")
     summarize("log writer alone (no Kafka)", alone)
     for client in args.clients:
-        med = {mode: summarize(f"{client} {mode}", rates[(client, mode)]) for mode in modes}
+        med = {mode: summarize(f"{client} {mode}", results[(client, mode)]) for mode in modes}
         for mode in modes[1:]:
-            print(f"  => {client}: {mode} / bare = {med[mode] / med['bare']:.2f}")
+            extra = med[mode]["cpu_us"] - med["bare"]["cpu_us"]
+            print(
+                f"  => {client}: {mode}/bare rate ratio {med[mode]['rate'] / med['bare']['rate']:.2f}"
+                f"; the writing adds {extra:.2f} CPU-us/event "
+                f"({extra / med['bare']['cpu_us']:+.0%} of the bare consumer's)"
+            )
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 def main() -> None:
@@ -186,12 +190,15 @@ def main() -> None:
     p.add_argument("--clients", default=",".join(CLIENTS))
     p.add_argument("--fsync", action="store_true", help="also measure the writer with --fsync")
     p.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    p.add_argument("--child-bare", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--topic", help=argparse.SUPPRESS)
     p.add_argument("--client", help=argparse.SUPPRESS)
+    p.add_argument("--tmp", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.child_bare:
-        child_bare(args.bootstrap_servers, args.topic, args.client, args.events)
+    if args.child:
+        child(
+            args.child, args.bootstrap_servers, args.topic, args.client, args.events, Path(args.tmp)
+        )
         return
     args.clients = args.clients.split(",")
 
