@@ -171,3 +171,31 @@ def test_short_lines_at_the_end_of_the_buffer(tmp_path, tail):
         df = read_events_log(path)
         assert list(df["event_id"]) == ([] if text == tail else ["a"])
         assert df.attrs["unparsed_lines"] == 1
+
+
+_DIGITS = set(b"0123456789")  # bytes; chr(178).isdigit() is True ("²"), so not str.isdigit
+
+
+def test_every_single_byte_change_in_the_prefix_is_judged_right(tmp_path):
+    """Exhaustive: each prefix position set to each byte value; a line stays valid only when a
+    digit became another digit (the SWAR check must agree with the plain rule)."""
+    template = log_prefix(1_750_000_000.5).encode() + b"{"
+    body = json.dumps({"event_id": "x", "consumed_at": 1.0}).encode()[1:]
+    lines, valid, ids = [], [], []
+    for pos in range(len(template)):
+        for value in range(256):
+            if value in (10, 13):  # would split the line
+                continue
+            prefix = bytearray(template)
+            prefix[pos] = value
+            was_digit = template[pos] in _DIGITS
+            valid.append(value in _DIGITS if was_digit else value == template[pos])
+            event_id = f"{pos}-{value}"
+            ids.append(event_id)
+            lines.append(bytes(prefix) + body.replace(b'"x"', f'"{event_id}"'.encode()))
+    path = tmp_path / "events.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    df = read_events_log(path)
+    expected = [event_id for event_id, ok in zip(ids, valid, strict=True) if ok]
+    assert list(df["event_id"]) == expected
+    assert df.attrs["unparsed_lines"] == len(lines) - len(expected)

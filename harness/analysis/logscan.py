@@ -16,6 +16,24 @@ import numpy as np
 PREFIX_LEN = 26  # "2025-07-06 23:18:56,847 - "
 _TEMPLATE = np.frombuffer(b"0000-00-00 00:00:00,000 - {", dtype=np.uint8)
 _IS_DIGIT = _TEMPLATE == ord("0")
+
+
+def _words(per_byte: np.ndarray) -> np.ndarray:
+    """32 template-position bytes (zero-padded) as four little-endian uint64 words."""
+    padded = np.zeros(32, dtype=np.uint8)
+    padded[: len(per_byte)] = per_byte
+    return padded.view("<u8")
+
+
+# Masks to check a 32-byte prefix row, 8 bytes at a time (SWAR): literal bytes must equal the
+# template; digit bytes must be 0x3N with N <= 9 (N + 6 must not carry into bit 4).
+_LITERAL = _words(np.where(_IS_DIGIT, 0, 0xFF))
+_EXPECTED = _words(np.where(_IS_DIGIT, 0, _TEMPLATE))
+_DIGIT_HIGH = _words(np.where(_IS_DIGIT, 0xF0, 0))
+_DIGIT_3X = _words(np.where(_IS_DIGIT, 0x30, 0))
+_DIGIT_LOW = _words(np.where(_IS_DIGIT, 0x0F, 0))
+_DIGIT_SIX = _words(np.where(_IS_DIGIT, 0x06, 0))
+_DIGIT_CARRY = _words(np.where(_IS_DIGIT, 0x10, 0))
 _SPACES = np.uint64(0x2020202020202020)
 _NL, _CR, _SPACE, _CLOSE = ord("\n"), ord("\r"), ord(" "), ord("}")
 
@@ -71,10 +89,12 @@ def _prefix_bytes(buf: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 
 def _well_formed(prefix: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    head = prefix[:, : len(_TEMPLATE)]
-    digits_ok = (head - ord("0")) <= 9  # uint8 wraps below '0', so one compare suffices
-    literal_ok = head == _TEMPLATE
-    return np.where(_IS_DIGIT, digits_ok, literal_ok).all(axis=1) & (lengths >= PREFIX_LEN + 2)
+    """Rows of `prefix` that match `YYYY-MM-DD HH:MM:SS,mmm - {` (digits where digits go)."""
+    words = prefix.view("<u8")  # (n, 4): each row's 32 bytes as 4 words
+    literal_ok = ((words ^ _EXPECTED) & _LITERAL) == 0
+    high_ok = (words & _DIGIT_HIGH) == _DIGIT_3X
+    low_ok = (((words & _DIGIT_LOW) + _DIGIT_SIX) & _DIGIT_CARRY) == 0
+    return (literal_ok & high_ok & low_ok).all(axis=1) & (lengths >= PREFIX_LEN + 2)
 
 
 def _decode_times(prefix: np.ndarray) -> np.ndarray:
@@ -82,10 +102,10 @@ def _decode_times(prefix: np.ndarray) -> np.ndarray:
     digits = prefix[:, : len(_TEMPLATE)][:, _IS_DIGIT]
 
     def number(lo: int, hi: int) -> np.ndarray:
-        value = np.zeros(len(digits), dtype=np.int64)
+        value = np.zeros(len(digits), dtype=np.int32)
         for k in range(lo, hi):
             value = value * 10 + (digits[:, k] - ord("0"))
-        return value
+        return value.astype(np.int64)
 
     years = (number(0, 4) - 1970).astype("datetime64[Y]")
     months = years.astype("datetime64[M]") + (number(4, 6) - 1).astype("timedelta64[M]")
