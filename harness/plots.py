@@ -29,7 +29,7 @@ def _label(column: str) -> str:
     if column in _LABELS:
         return _LABELS[column]
     if column.startswith("latency_ms."):
-        return f"{column.removeprefix('latency_ms.')} latency (ms)"
+        return f"{column.removeprefix('latency_ms.').replace('.', ' ')} latency (ms)"
     return column.removeprefix("config.")
 
 
