@@ -209,3 +209,8 @@ def test_event_counts_with_failures_inside_a_2xx_batch():
         "rejected": 1,
         "failed": 1,
     }
+
+
+def test_all_accepted_needs_no_per_event_outcomes():
+    answer = {"results": [{"index": i, "status": "accepted"} for i in range(3)]}
+    assert batch_outcomes(body(answer), IDS) is None

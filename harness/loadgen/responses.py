@@ -55,7 +55,8 @@ def _fallback_slot(entry: dict, position: int, by_id: dict[str, int], n: int) ->
 
 
 def batch_outcomes(body: bytes, event_ids: Sequence[str]) -> EventOutcomes | None:
-    """Per-event outcomes of a 2xx batch answer; None when it carries no per-event results.
+    """Per-event outcomes of a 2xx batch answer; None when every event was accepted, or the
+    answer carries no per-event results, which means the same (and keeps big runs light).
 
     An entry speaks of the event at its `index`, else of the one with its `event_id`, else of
     the one at its position. An event the results do not mention counts as not accepted: only
@@ -93,4 +94,6 @@ def batch_outcomes(body: bytes, event_ids: Sequence[str]) -> EventOutcomes | Non
         else:
             errors[slot] = str(entry.get("error") or status or "rejected")
             failed[slot] = status == "failed"
+    if all(accepted):
+        return None
     return EventOutcomes(accepted, errors, failed)
