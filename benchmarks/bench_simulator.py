@@ -1,12 +1,14 @@
 """How fast is the load simulator? Its ceiling against a no-op API vs wrk's, in the same run.
 
     .venv/bin/python benchmarks/bench_simulator.py [--repeats 3] [--duration 10] [--endpoint single]
+        [--variants raw,rawx2,aiohttp]
 
 Serves the API with `--delivery noop` under gunicorn (or, when the API cannot start, a minimal
-gunicorn + Flask no-op app), then alternates wrk (`-t2 -c200`) and the simulator (200 senders)
-against the same endpoint. Prints the medians of requests/s, the ratio simulator/wrk (target >=
-0.7: the simulator must not be what limits a run) and the machine. Needs `wrk`
-(scripts/install-system-deps.sh).
+gunicorn + Flask no-op app), then alternates wrk (`-t2 -c200`, a Lua script POSTing a JSON event)
+and the simulator variants (200 senders; `raw` = the lean HTTP client, `rawx2` = the same in two
+client processes, `aiohttp` = aiohttp's client) against the same endpoint. Prints the machine, the
+medians of requests/s, each client's CPU per request, and the ratio simulator/wrk (target >= 0.7:
+the simulator must not be what limits a run). Needs `wrk` (scripts/install-system-deps.sh).
 """
 
 from __future__ import annotations
