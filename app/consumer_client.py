@@ -1,8 +1,9 @@
 """Two Kafka consumer libraries behind one small interface: kafka-python (default), confluent-kafka.
 
-The consumer loop only needs: subscribe with an "assigned" callback, poll a batch of
-(partition, offset, value) records, commit explicit offsets, close. Auto-commit is off in both, and
-a fresh group starts from the earliest offset, so a run's events are never skipped.
+The consumer loop only needs: subscribe with assigned/revoked callbacks, poll a batch of
+(partition, offset, value) records, commit explicit offsets (asynchronously, or waiting), close.
+Auto-commit is off in both, and a fresh group starts from the earliest offset, so a run's events
+are never skipped.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _CONFLUENT_SECURITY = {
     "ssl_keyfile": "ssl.key.location",
 }
 
-OnAssigned = Callable[[list[int]], None]
+OnPartitions = Callable[[list[int]], None]
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,26 @@ class CommitFailed(Exception):
 
 class ConsumerClient(Protocol):
     name: str  # library and version, printed at start
+    async_commit_failures: int  # asynchronous commits the group rejected (seen so far)
 
-    def subscribe(self, topic: str, on_assigned: OnAssigned) -> None: ...
+    def subscribe(
+        self, topic: str, on_assigned: OnPartitions, on_revoked: OnPartitions
+    ) -> None: ...
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]: ...
 
-    def commit(self, offsets: Mapping[int, int]) -> None:
-        """Commit `partition -> next offset to read`; raises CommitFailed."""
+    def commit(self, offsets: Mapping[int, int], asynchronous: bool = False) -> None:
+        """Commit `partition -> next offset to read`.
+
+        Waiting, it raises CommitFailed; asynchronously, a failure is counted when it is seen.
+        """
 
     def close(self) -> None:
         """Leave the group without committing anything."""
+
+
+def _report_async_failure(error: object) -> None:
+    print(f"consumer: async commit failed (records will be re-delivered): {error}", file=sys.stderr)
 
 
 class KafkaPythonClient:
@@ -89,14 +100,16 @@ class KafkaPythonClient:
             **security,
         )
         self.name = f"kafka-python {kafka.__version__}"
+        self.async_commit_failures = 0
         self._topic = ""
 
-    def subscribe(self, topic: str, on_assigned: OnAssigned) -> None:
+    def subscribe(self, topic: str, on_assigned: OnPartitions, on_revoked: OnPartitions) -> None:
         from kafka import ConsumerRebalanceListener
 
+        # kafka-python runs these on its event loop: they must not block (nor commit).
         class Listener(ConsumerRebalanceListener):
             def on_partitions_revoked(self, revoked):
-                pass  # every batch is committed before the next poll: nothing is pending
+                on_revoked(sorted(tp.partition for tp in revoked))
 
             def on_partitions_assigned(self, assigned):
                 on_assigned(sorted(tp.partition for tp in assigned))
@@ -112,16 +125,23 @@ class KafkaPythonClient:
         polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [(tp.partition, r.offset, r.value) for tp, recs in polled.items() for r in recs]
 
-    def commit(self, offsets: Mapping[int, int]) -> None:
+    def commit(self, offsets: Mapping[int, int], asynchronous: bool = False) -> None:
         from kafka import OffsetAndMetadata, TopicPartition
         from kafka.errors import KafkaError
 
+        tps = {TopicPartition(self._topic, p): OffsetAndMetadata(o) for p, o in offsets.items()}
+        if asynchronous:
+            self._consumer.commit_async(tps, callback=self._on_async_commit)
+            return
         try:
-            self._consumer.commit(
-                {TopicPartition(self._topic, p): OffsetAndMetadata(o) for p, o in offsets.items()}
-            )
+            self._consumer.commit(tps)
         except KafkaError as exc:
             raise CommitFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def _on_async_commit(self, offsets, response) -> None:
+        if isinstance(response, Exception):
+            self.async_commit_failures += 1
+            _report_async_failure(f"{type(response).__name__}: {response}")
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
@@ -140,6 +160,7 @@ class ConfluentClient:
             "enable.partition.eof": False,
             "session.timeout.ms": cfg.session_timeout_ms,
             "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
+            "on_commit": self._on_commit,  # results of asynchronous commits, seen in consume()
         }
         config.update({_CONFLUENT_SECURITY[k]: v for k, v in cfg.security.items() if v})
         self._consumer = confluent_kafka.Consumer(config)
@@ -147,15 +168,20 @@ class ConfluentClient:
             f"confluent-kafka {confluent_kafka.version()} "
             f"(librdkafka {confluent_kafka.libversion()[0]})"
         )
+        self.async_commit_failures = 0
         self._topic = ""
         self._errors_seen: set[str] = set()
+        self._waiting_commit = False
 
-    def subscribe(self, topic: str, on_assigned: OnAssigned) -> None:
+    def subscribe(self, topic: str, on_assigned: OnPartitions, on_revoked: OnPartitions) -> None:
         def on_assign(consumer, partitions):
             on_assigned(sorted(tp.partition for tp in partitions))
 
+        def on_revoke(consumer, partitions):
+            on_revoked(sorted(tp.partition for tp in partitions))
+
         self._topic = topic
-        self._consumer.subscribe([topic], on_assign=on_assign)
+        self._consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         from confluent_kafka import KafkaException
@@ -172,16 +198,26 @@ class ConfluentClient:
                 print(f"consumer: kafka error (continuing): {err.str()}", file=sys.stderr)
         return records
 
-    def commit(self, offsets: Mapping[int, int]) -> None:
+    def commit(self, offsets: Mapping[int, int], asynchronous: bool = False) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
+        tps = [TopicPartition(self._topic, p, o) for p, o in offsets.items()]
+        if asynchronous:
+            self._consumer.commit(offsets=tps, asynchronous=True)
+            return
+        self._waiting_commit = True  # its result is raised here, not counted by _on_commit
         try:
-            self._consumer.commit(
-                offsets=[TopicPartition(self._topic, p, o) for p, o in offsets.items()],
-                asynchronous=False,
-            )
+            self._consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:
             raise CommitFailed(str(exc)) from exc
+        finally:
+            self._waiting_commit = False
+
+    def _on_commit(self, error, partitions) -> None:
+        failed = error or next((tp.error for tp in partitions if tp.error), None)
+        if failed and not self._waiting_commit:
+            self.async_commit_failures += 1
+            _report_async_failure(failed)
 
     def close(self) -> None:
         self._consumer.close()

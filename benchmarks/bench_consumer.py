@@ -6,7 +6,8 @@
 One topic is filled once (~150-byte events, 3 partitions). Then, per repetition and client library,
 interleaved so that load drifts hit every mode alike, each in a fresh process and a fresh group:
 - bare: a consumer of the same library and settings (app.consumer_client) that only polls;
-- writer: the consumer's own loop, `app.consumer.consume` (format, append, commit per batch);
+- writer: the consumer's own loop, `app.consumer.consume` (format, append, async commit per
+  batch, a waiting commit at the end);
 - writer+fsync (with --fsync): the same with an fsync per batch.
 Rate = records after the first batch / wall time from the first to the last poll that returned
 records, so process start and group join are left out; CPU-us/event is the process's CPU time
@@ -27,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from app.consumer import ConsumerSettings, EventSink, Summary, consume
+from app.consumer import ConsumerSettings, EventSink, Summary, commit_written, consume
 from app.consumer_client import CLIENTS, ClientConfig, make_client
 from app.eventlog import LineFile, format_batch
 from harness import admin
@@ -96,7 +97,8 @@ class Meter:
 def child(mode: str, bootstrap: str, topic: str, client: str, n: int, tmp: Path) -> None:
     """One measurement: `bare` polls only; `writer`/`writer+fsync` run the consumer's own loop."""
     consumer = make_client(client, ClientConfig(bootstrap, f"bench-{uuid.uuid4().hex}"))
-    consumer.subscribe(topic, lambda partitions: None)
+    summary = Summary()
+    consumer.subscribe(topic, lambda partitions: None, summary.forget)
     stop = threading.Event()
     meter = Meter(n, stop)
     consumer.poll = meter.wrap(consumer.poll)
@@ -107,7 +109,8 @@ def child(mode: str, bootstrap: str, topic: str, client: str, n: int, tmp: Path)
         log = tmp / f"events-{uuid.uuid4().hex[:6]}.log"
         sink = EventSink(log, log.with_name("dead-letter.log"), fsync=mode == "writer+fsync")
         settings = ConsumerSettings(max_records=BATCH)
-        consume(consumer, sink, settings, stop, Summary())
+        consume(consumer, sink, settings, stop, summary)
+        commit_written(consumer, summary)
         sink.close()
         log.unlink()  # 30 MB each
     consumer.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 import threading
 import time
@@ -181,6 +182,20 @@ def test_invalid_records_go_to_the_dead_letter_file(kafka, new_topic, tmp_path, 
     assert all(d["partition"] == 0 for d in dead_docs)
     assert "events_written=4 dead_letters=5" in out
     assert committed_total(bootstrap, group) == len(values)
+
+
+@pytest.mark.kafka
+def test_sigint_stops_cleanly_after_committing(kafka, new_topic, tmp_path):
+    bootstrap, topic, group = kafka.bootstrap_servers, new_topic(2), f"g-{uuid.uuid4().hex}"
+    produce_events(bootstrap, topic, make_events(500))
+    log = tmp_path / "events.log"
+    proc = start_consumer(tmp_path, bootstrap, topic, group, log, "confluent-kafka")
+    wait_for_lines([log], 500, [proc])
+    proc.signal(signal.SIGINT)  # Ctrl-C in the original two-terminal setup
+    assert proc.proc.wait(timeout=30) == 0, proc.log_tail()
+    assert "consumer stopped: events_written=500 dead_letters=0" in proc.log_path.read_text()
+    assert "Traceback" not in proc.log_path.read_text()
+    assert committed_total(bootstrap, group) == 500
 
 
 class BackgroundProducer(threading.Thread):

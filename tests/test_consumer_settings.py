@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from app.consumer import ConsumerSettings, EventSink, LogWriteError, Summary, consume
-from app.consumer_client import next_offsets
+from app.consumer import (
+    ConsumerSettings,
+    EventSink,
+    LogWriteError,
+    Summary,
+    commit_written,
+    consume,
+)
+from app.consumer_client import CommitFailed, next_offsets
 
 
 def test_defaults_are_the_original_systems():
@@ -86,12 +93,14 @@ def test_next_offsets_is_one_past_the_last_record_of_each_partition():
 class FakeClient:
     """Stands in for Kafka in the loop's pure logic: batches out, commits recorded."""
 
-    def __init__(self, batches, stop):
+    def __init__(self, batches, stop, fail_sync_commit=False):
         self.batches = list(batches)
         self.stop = stop
-        self.commits = []
+        self.commits = []  # (offsets, asynchronous)
         self.file_sizes_at_commit = []
         self.log_path = None
+        self.async_commit_failures = 0
+        self.fail_sync_commit = fail_sync_commit
 
     def poll(self, max_records, timeout_s):
         if not self.batches:
@@ -99,9 +108,12 @@ class FakeClient:
             return []
         return self.batches.pop(0)
 
-    def commit(self, offsets):
-        self.commits.append(dict(offsets))
-        self.file_sizes_at_commit.append(os.path.getsize(self.log_path))
+    def commit(self, offsets, asynchronous=False):
+        if self.fail_sync_commit and not asynchronous:
+            raise CommitFailed("RebalanceInProgress")
+        self.commits.append((dict(offsets), asynchronous))
+        if self.log_path:
+            self.file_sizes_at_commit.append(os.path.getsize(self.log_path))
 
 
 def test_loop_commits_each_batch_only_after_its_lines_are_in_the_file(tmp_path):
@@ -117,7 +129,7 @@ def test_loop_commits_each_batch_only_after_its_lines_are_in_the_file(tmp_path):
     summary = Summary()
     consume(client, sink, settings, stop, summary)
     sink.close()
-    assert client.commits == [{0: 1, 1: 1}, {0: 2, 1: 2}]
+    assert client.commits == [({0: 1, 1: 1}, True), ({0: 2, 1: 2}, True)]
     lines = settings.log_file.read_bytes().splitlines()
     assert [json.loads(x.split(b" - ", 1)[1])["n"] for x in lines] == [0, 1, 2]
     # At each commit, the file already held every line of the batches committed so far.
@@ -125,6 +137,25 @@ def test_loop_commits_each_batch_only_after_its_lines_are_in_the_file(tmp_path):
     assert client.file_sizes_at_commit[1] == settings.log_file.stat().st_size
     assert (summary.events_written, summary.dead_letters, summary.batches) == (3, 1, 2)
     assert b'"raw": "broken"' in settings.dead_letter_path.read_bytes()
+    assert summary.written == {0: 2, 1: 2}
+
+
+def test_final_commit_waits_and_leaves_out_revoked_partitions():
+    client = FakeClient([], threading.Event())
+    summary = Summary(written={0: 10, 1: 20, 2: 30})
+    summary.forget([1])  # a rebalance gave partition 1 to another member
+    client.async_commit_failures = 2
+    commit_written(client, summary)
+    assert client.commits == [({0: 10, 2: 30}, False)]
+    assert summary.commit_failures == 2
+
+
+def test_a_failed_final_commit_is_counted_not_fatal(capsys):
+    client = FakeClient([], threading.Event(), fail_sync_commit=True)
+    summary = Summary(written={0: 10})
+    commit_written(client, summary)
+    assert summary.commit_failures == 1
+    assert "final commit failed" in capsys.readouterr().err
 
 
 def test_loop_does_not_commit_a_batch_it_could_not_write(tmp_path):
