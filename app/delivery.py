@@ -90,8 +90,9 @@ class Publisher:
         errors: list[str | None] = []
         try:
             client = self.client(deadline)
+            watch = self.settings.delivery == "async"  # the other modes wait and see failures
             for value in values:
-                handles.append(client.send(value))
+                handles.append(client.send(value, watch=watch))
                 errors.append(None)
         except KafkaUnavailable as exc:
             errors.extend([f"Kafka unavailable: {exc}"] * (len(values) - len(errors)))

@@ -9,7 +9,8 @@
 arrive: kafka-python resolves futures on its sender thread; librdkafka only runs delivery callbacks
 inside poll()/flush(), so `ConfluentClient` runs a poll thread of its own.
 
-Delivery failures that nobody waits for (async delivery) are counted in `stats` and logged.
+Delivery failures are counted in `stats` and logged for records sent with `watch=True` (async
+delivery, where nobody waits for them).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class DeliveryStats:
 class ProducerClient(Protocol):
     stats: DeliveryStats
 
-    def send(self, value: bytes, key: bytes | None = None) -> object: ...
+    def send(self, value: bytes, key: bytes | None = None, watch: bool = True) -> object: ...
 
     def wait(self, handles: Sequence[object], deadline: float) -> list[str | None]: ...
 
@@ -128,14 +129,15 @@ class KafkaPythonClient:
         except KafkaError as exc:
             raise KafkaUnavailable(f"cannot connect to Kafka: {exc}") from exc
 
-    def send(self, value: bytes, key: bytes | None = None) -> object:
+    def send(self, value: bytes, key: bytes | None = None, watch: bool = True) -> object:
         from kafka.errors import KafkaError
 
         try:
             future = self._producer.send(self.topic, value=value, key=key)
         except KafkaError as exc:
             raise KafkaUnavailable(f"cannot queue the record: {exc}") from exc
-        future.add_errback(self.stats.add_failed)
+        if watch:  # a callback per record costs; callers that wait() see failures anyway
+            future.add_errback(self.stats.add_failed)
         self.stats.add_sent()
         return future
 
@@ -246,8 +248,8 @@ class ConfluentClient:
         while not self._closing.is_set():
             self._producer.poll(0.1)
 
-    def send(self, value: bytes, key: bytes | None = None) -> object:
-        delivery = _Delivery(self.stats)
+    def send(self, value: bytes, key: bytes | None = None, watch: bool = True) -> object:
+        delivery = _Delivery(self.stats)  # counts failures only: as cheap as not watching
         deadline = time.monotonic() + self._timeout
         while True:
             try:

@@ -27,7 +27,7 @@ class FakeClient:
         self.ping_ok = ping_ok
         self.send_fails_after = send_fails_after
 
-    def send(self, value, key=None):
+    def send(self, value, key=None, watch=True):
         if self.send_fails_after is not None and len(self.sent) >= self.send_fails_after:
             raise KafkaUnavailable("metadata timeout")
         self.sent.append(value)

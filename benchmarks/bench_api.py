@@ -1,0 +1,194 @@
+"""How fast is the producer API? Full path vs the bare HTTP ceiling vs the seed-style setup.
+
+    .venv/bin/python benchmarks/bench_api.py [--events 10000] [--threads 200] [--repeats 3]
+        [--batch-events 200000] [--batch-threads 8] [--workers 2] [--worker-threads 32]
+        [--linger-ms 5] [--only full,noop,seed,full-confluent,batch-kafka-python,batch-confluent-kafka]
+
+Scenarios (each API its own process and topic on one embedded broker, all up at once, repetitions
+interleaved so that load drift hits every scenario alike):
+- full: gunicorn (gthread) + `ack` delivery + kafka-python, the default;
+- full-confluent: the same with confluent-kafka;
+- noop: gunicorn + `noop` delivery (validate and answer, no Kafka): the bare HTTP ceiling;
+- seed: the Werkzeug dev server (threaded) + `flush` per request, as the seed did it;
+- batch-<client>: POST /events with 500 events per request, `ack` delivery.
+Load comes from the harness's simulator (closed loop: `--threads` concurrent senders). In `ack`
+mode an accepted event is one the broker acknowledged; the topic's end offsets are checked against
+the accepted count. Figures are medians of `--repeats`; ratios compare medians of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from app.settings import ProducerSettings
+from harness import admin
+from harness.environment import library_version, machine_line
+from harness.kafka import EmbeddedKafka
+from harness.services import ApiService
+from harness.simulator import SimulatorConfig, simulate
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    server: str
+    delivery: str
+    client: str = "kafka-python"
+    endpoint: str = "single"
+    api: str | None = None  # reuse another scenario's API (batch runs use the full ones)
+
+
+SCENARIOS = [
+    Scenario("full", "gunicorn", "ack"),
+    Scenario("full-confluent", "gunicorn", "ack", "confluent-kafka"),
+    Scenario("noop", "gunicorn", "noop"),
+    Scenario("seed", "werkzeug", "flush"),
+    Scenario("batch-kafka-python", "gunicorn", "ack", endpoint="batch", api="full"),
+    Scenario("batch-confluent-kafka", "gunicorn", "ack", "confluent-kafka", "batch",
+             api="full-confluent"),
+]  # fmt: skip
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
+
+
+def run_once(api: ApiService, scenario: Scenario, args) -> dict:
+    batch = scenario.endpoint == "batch"
+    config = SimulatorConfig(
+        url=api.url,
+        events=args.batch_events if batch else args.events,
+        threads=args.batch_threads if batch else args.threads,
+        endpoint=scenario.endpoint,
+        events_per_request=500,
+    )
+    result = simulate(config, out_dir=None, progress=False)
+    return {
+        "eps": result.accepted / result.duration_s,
+        "accepted": result.accepted,
+        "sent": result.sent,
+        "p50": result.response_ms["p50"],
+        "p99": result.response_ms["p99"],
+    }
+
+
+def start_apis(scenarios, bootstrap: str, args, log_dir: Path) -> dict:
+    apis: dict[str, tuple[ApiService, str]] = {}
+    for s in scenarios:
+        if s.api:
+            continue
+        topic = f"bench-{s.name}-{int(time.time())}"
+        admin.create_topic(bootstrap, topic, 3, 1)
+        settings = ProducerSettings.from_env(
+            {},
+            bootstrap_servers=bootstrap, topic=topic, client=s.client, delivery=s.delivery,
+            linger_ms=args.linger_ms,
+        )  # fmt: skip
+        api = ApiService(
+            settings, log_dir / f"api-{s.name}.log", server=s.server,
+            workers=args.workers if s.server == "gunicorn" else None,
+            threads=args.worker_threads if s.server == "gunicorn" else None,
+        )  # fmt: skip
+        apis[s.name] = (api.start(), topic)
+    return apis
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--events", type=int, default=10_000)
+    p.add_argument("--threads", type=int, default=200)
+    p.add_argument("--batch-events", type=int, default=200_000)
+    p.add_argument("--batch-threads", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--workers", type=int, default=None, help="gunicorn workers (app default)")
+    p.add_argument("--worker-threads", type=int, default=None, help="threads per worker")
+    p.add_argument("--linger-ms", type=int, default=None)
+    p.add_argument("--only", help="comma-separated scenario names")
+    p.add_argument("--bootstrap-servers", help="an external cluster instead of an embedded one")
+    args = p.parse_args(argv)
+    wanted = set(args.only.split(",")) if args.only else None
+    scenarios = [s for s in SCENARIOS if wanted is None or s.name in wanted]
+    needed = {s.api for s in scenarios if s.api}
+    scenarios_to_start = [s for s in SCENARIOS if s in scenarios or s.name in needed]
+
+    print(machine_line())
+    print(f"load average at start: {os.getloadavg()}; kafka-python "
+          f"{library_version('kafka-python')}, confluent-kafka {library_version('confluent-kafka')}, "
+          f"gunicorn {library_version('gunicorn')}")  # fmt: skip
+    print(f"singles: {args.events} events from {args.threads} concurrent senders; batches: "
+          f"{args.batch_events} events, 500 per request, {args.batch_threads} senders; "
+          f"medians of {args.repeats}", flush=True)  # fmt: skip
+
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        tmp_path = Path(tmp)
+        if args.bootstrap_servers:
+            broker, bootstrap = None, args.bootstrap_servers
+        else:
+            broker = EmbeddedKafka(root=tmp_path / "kafka").start()
+            bootstrap = broker.bootstrap_servers
+        apis: dict = {}
+        try:
+            apis = start_apis(scenarios_to_start, bootstrap, args, tmp_path)
+            results = {s.name: [] for s in scenarios}
+            for s in scenarios:  # warm-up: connections, producers, JIT of the broker
+                api, _ = apis[s.api or s.name]
+                warm = argparse.Namespace(**{**vars(args), "events": 2000,
+                                             "batch_events": 20_000})  # fmt: skip
+                run_once(api, s, warm)
+            for rep in range(args.repeats):
+                for s in scenarios:
+                    api, _ = apis[s.api or s.name]
+                    r = run_once(api, s, args)
+                    results[s.name].append(r)
+                    print(f"  rep {rep + 1} {s.name:22s} {r['eps']:9.0f} events/s  "
+                          f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  "
+                          f"accepted {r['accepted']}/{r['sent']}", flush=True)  # fmt: skip
+            for name, (_api, topic) in apis.items():
+                if name != "noop":
+                    print(f"  topic of {name}: {topic_size(bootstrap, topic)} records")
+        finally:
+            for api, _ in apis.values():
+                api.stop()
+            if broker is not None:
+                broker.stop()
+
+    print()
+    medians = {}
+    for name, runs in results.items():
+        med = {k: statistics.median(r[k] for r in runs) for k in ("eps", "p50", "p99")}
+        medians[name] = med
+        print(f"{name:22s} {med['eps']:9.0f} events/s   p50 {med['p50']:7.1f} ms   "
+              f"p99 {med['p99']:7.1f} ms")  # fmt: skip
+    if {"full", "noop"} <= set(medians):
+        print(
+            f"full / noop = {medians['full']['eps'] / medians['noop']['eps']:.2f}  (target >= 0.7)"
+        )
+    if {"full", "seed"} <= set(medians):
+        print(
+            f"full / seed = {medians['full']['eps'] / medians['seed']['eps']:.1f}  (target >= 10)"
+        )
+    if {"full-confluent", "noop"} <= set(medians):
+        ratio = medians["full-confluent"]["eps"] / medians["noop"]["eps"]
+        print(f"full-confluent / noop = {ratio:.2f}")
+    batch = [medians[n]["eps"] for n in medians if n.startswith("batch-")]
+    if batch:
+        print(f"best batch = {max(batch):.0f} events/s  (target >= 50000)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
