@@ -67,7 +67,8 @@ class FormattedBatch:
 
 def format_batch(records: Iterable[Record], consumed_at: float) -> FormattedBatch:
     """Format polled records into log lines: one timestamp for the batch, as read at once."""
-    records = list(records)
+    if not isinstance(records, list):
+        records = list(records)  # iterated twice
     prefix = format_asctime(consumed_at).encode() + b" - "
     # Everything but the record's own bytes, partition and offset is the same for the batch.
     spliced = prefix + b'%b, "consumed_at": ' + repr(consumed_at).encode()
