@@ -258,12 +258,13 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(kafka, new_topic, tmp_pat
 
 
 @pytest.mark.kafka
-def test_two_consumers_in_a_group_split_the_partitions(kafka, new_topic, tmp_path):
+@pytest.mark.parametrize("client", CLIENTS)
+def test_two_consumers_in_a_group_split_the_partitions(kafka, new_topic, tmp_path, client):
     bootstrap, topic, group = kafka.bootstrap_servers, new_topic(4), f"g-{uuid.uuid4().hex}"
     logs = [tmp_path / "events-1.log", tmp_path / "events-2.log"]
-    one = start_consumer(tmp_path, bootstrap, topic, group, logs[0], name="c1")
+    one = start_consumer(tmp_path, bootstrap, topic, group, logs[0], client, name="c1")
     wait_for_output(one, "consumer ready")
-    two = start_consumer(tmp_path, bootstrap, topic, group, logs[1], name="c2")
+    two = start_consumer(tmp_path, bootstrap, topic, group, logs[1], client, name="c2")
     wait_for_output(two, "consumer ready")
     wait_for_partitions(one, 2)  # the first gave up half of its partitions
     wait_for_partitions(two, 2)
