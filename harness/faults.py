@@ -1,8 +1,15 @@
-"""Faults injected halfway through a run: kill a broker, kill a consumer, restart the API.
+"""Faults injected mid-run, at points measured at Kafka rather than by the clock.
 
-"Halfway" is measured at Kafka, not by the clock: a watcher thread polls the topic's end offsets
-and fires once half of the run's events have been written, so the fault lands mid-stream whatever
-the throughput.
+A watcher thread polls the topic's end offsets and runs each step of a plan once the topic holds
+that many records, so a fault lands mid-stream whatever the throughput:
+
+| fault | what happens |
+| --- | --- |
+| `kill-broker` | at 1/2: SIGKILL the leader of partition 0 (needs replication >= 2) |
+| `kill-broker-twice` | at 1/3: SIGKILL a leader, restart it, wait until every replica is back in sync; at 2/3: SIGKILL another broker |
+| `kafka-outage` | at 1/2: SIGKILL every broker, wait `outage_s`, restart them all |
+| `kill-consumer` | at 1/2: SIGKILL consumer 0 and restart it |
+| `restart-api` | at 1/2: SIGTERM the API (graceful) and restart it |
 """
 
 from __future__ import annotations
@@ -13,35 +20,34 @@ from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
+from harness import admin
+
+Action = Callable[[], dict]
+
 
 def topic_end_offset(consumer: KafkaConsumer, topic: str, partitions: int) -> int:
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     return sum(consumer.end_offsets(tps).values())
 
 
-class HalfwayTrigger:
-    """Calls `action()` once the topic holds `threshold` records; a daemon thread, stoppable."""
+class FaultTrigger:
+    """Runs `steps` [(records in the topic, action), ...] in order; a daemon thread, stoppable.
+
+    Each action returns a dict for the run's report; an exception is recorded, not raised.
+    """
 
     def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        partitions: int,
-        threshold: int,
-        action: Callable[[], dict],
-        client_config: dict | None = None,
+        self, bootstrap_servers: str, topic: str, partitions: int, steps: list[tuple[int, Action]]
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.partitions = partitions
-        self.threshold = threshold
-        self.action = action
-        self.client_config = client_config or {}
-        self.report: dict = {}
+        self.steps = steps
+        self.reports: list[dict] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="fault-trigger", daemon=True)
 
-    def start(self) -> HalfwayTrigger:
+    def start(self) -> FaultTrigger:
         self._thread.start()
         return self
 
@@ -50,27 +56,109 @@ class HalfwayTrigger:
             bootstrap_servers=self.bootstrap_servers,
             request_timeout_ms=5000,
             client_id="harness-fault-trigger",
-            **self.client_config,
         )
         try:
-            while not self._stop.is_set():
-                try:
-                    offset = topic_end_offset(consumer, self.topic, self.partitions)
-                except Exception:  # a broker may be restarting; try again
-                    offset = -1
-                if offset >= self.threshold:
-                    started = time.time()
-                    try:
-                        self.report = {"at_offset": offset, "at": started, **self.action()}
-                    except Exception as exc:  # the run records it instead of dying
-                        self.report = {"at_offset": offset, "at": started, "error": repr(exc)}
-                    self.report["took_s"] = round(time.time() - started, 3)
+            for threshold, action in self.steps:
+                offset = self._wait_for(consumer, threshold)
+                if offset is None:
                     return
-                self._stop.wait(0.05)
+                started = time.time()
+                try:
+                    report = {"at_offset": offset, "at": started, **action()}
+                except Exception as exc:  # the run records it instead of dying
+                    report = {"at_offset": offset, "at": started, "error": repr(exc)}
+                report["took_s"] = round(time.time() - started, 3)
+                self.reports.append(report)
         finally:
             consumer.close()
 
-    def stop(self) -> dict:
+    def _wait_for(self, consumer: KafkaConsumer, threshold: int) -> int | None:
+        while not self._stop.is_set():
+            try:
+                offset = topic_end_offset(consumer, self.topic, self.partitions)
+            except Exception:  # every broker may be down (an outage): try again
+                offset = -1
+            if offset >= threshold:
+                return offset
+            self._stop.wait(0.05)
+        return None
+
+    def stop(self) -> list[dict]:
         self._stop.set()
-        self._thread.join(timeout=120)
-        return self.report
+        self._thread.join(timeout=180)
+        return self.reports
+
+
+def partition_leader(bootstrap: str, topic: str, partition: int = 0) -> int:
+    client = admin.admin_client(bootstrap)
+    try:
+        parts = admin.describe_topic(client, topic)["partitions"]
+        return next(p["leader_id"] for p in parts if p["partition_index"] == partition)
+    finally:
+        client.close()
+
+
+def wait_fully_replicated(bootstrap: str, topic: str, replicas: int, timeout: float = 60) -> float:
+    """Until every partition has `replicas` in-sync replicas; returns the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            isr = admin.in_sync_replicas(bootstrap, topic)
+            if isr and all(len(r) >= replicas for r in isr.values()):
+                return round(time.monotonic() - start, 3)
+        except Exception:  # a broker is still coming back
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{topic}: replicas not back in sync after {timeout} s")
+
+
+def plan(cfg, kafka, consumers, api, topic: str, bootstrap: str) -> list[tuple[int, Action]]:
+    """The steps of `cfg.fault` for one run (see the table above)."""
+    events, nodes = cfg.events, range(1, cfg.brokers + 1)
+
+    def kill_leader(avoid: int | None = None) -> dict:
+        leader = partition_leader(bootstrap, topic)
+        node = leader if leader in nodes and leader != avoid else next(n for n in nodes
+                                                                      if n != avoid)  # fmt: skip
+        kafka.kill_node(node)
+        return {"fault": "kill-broker", "node": node}
+
+    def kill_restart_leader() -> dict:
+        report = kill_leader()
+        kafka.start_node(report["node"])
+        report["back_in_sync_s"] = wait_fully_replicated(bootstrap, topic, cfg.replication_factor)
+        killed_first.append(report["node"])
+        return report
+
+    def outage() -> dict:
+        for node in nodes:
+            kafka.kill_node(node)
+        time.sleep(cfg.outage_s)
+        for node in nodes:
+            kafka.start_node(node, wait=False)
+        kafka.wait_ready()
+        return {"fault": "kafka-outage", "down_s": cfg.outage_s}
+
+    def kill_consumer() -> dict:
+        consumers[0].kill()
+        consumers[0].start()  # same log file: it repairs a torn last line and appends
+        return {"fault": "kill-consumer", "consumer": 0}
+
+    def restart_api() -> dict:
+        api.stop()  # SIGTERM: in-flight requests finish, producers flush
+        api.start()
+        return {"fault": "restart-api"}
+
+    killed_first: list[int] = []
+    plans = {
+        "none": [],
+        "kill-broker": [(events // 2, kill_leader)],
+        "kill-broker-twice": [
+            (events // 3, kill_restart_leader),
+            (2 * events // 3, lambda: kill_leader(avoid=killed_first[0] if killed_first else None)),
+        ],
+        "kafka-outage": [(events // 2, outage)],
+        "kill-consumer": [(events // 2, kill_consumer)],
+        "restart-api": [(events // 2, restart_api)],
+    }
+    return plans[cfg.fault]

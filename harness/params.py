@@ -16,7 +16,16 @@ from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES
 
 ENDPOINTS = ("single", "batch")
 SERVERS = ("gunicorn", "werkzeug")
-FAULTS = ("none", "kill-broker", "kill-consumer", "restart-api")
+FAULTS = (
+    "none",
+    "kill-broker",
+    "kill-broker-twice",
+    "kafka-outage",
+    "kill-consumer",
+    "restart-api",
+)
+# Faults that act on the embedded brokers themselves.
+BROKER_FAULTS = ("kill-broker", "kill-broker-twice", "kafka-outage")
 
 CHOICES = {
     "endpoint": ENDPOINTS,
@@ -50,7 +59,8 @@ HELP = {
     "brokers": "embedded brokers",
     "replication_factor": "replication factor of the run's topic",
     "min_insync_replicas": "min.insync.replicas (default: 2 when replication_factor >= 3, else 1)",
-    "fault": "fault injected halfway: none, kill-broker, kill-consumer, restart-api",
+    "fault": "fault injected mid-run (see harness/faults.py)",
+    "outage_s": "kafka-outage: how long every broker stays down",
     "bootstrap_servers": "an external cluster: nothing is started, the run uses it",
     "drain_timeout_s": "how long to wait for the consumers to log every accepted event",
     "ceiling_rps": "the simulator's ceiling (requests/s vs a no-op API), to flag client-bound runs",
@@ -82,6 +92,7 @@ class RunConfig:
     replication_factor: int = 1
     min_insync_replicas: int | None = None
     fault: str = "none"
+    outage_s: float = 10.0
     bootstrap_servers: str | None = None
     drain_timeout_s: float = 60.0
     ceiling_rps: float | None = None
@@ -103,16 +114,15 @@ class RunConfig:
                 f"replication_factor={self.replication_factor} needs at least that many brokers "
                 f"(brokers={self.brokers})"
             )
-        if self.fault == "kill-broker":
-            if self.bootstrap_servers:
-                raise ValueError(
-                    "fault=kill-broker needs the embedded cluster, not an external one"
-                )
-            if self.brokers < 2 or self.replication_factor < 2:
-                raise ValueError(
-                    "fault=kill-broker needs brokers >= 2 and replication_factor >= 2, so that "
-                    "no partition's only replica dies (e.g. --brokers 3 --replication-factor 3)"
-                )
+        if self.fault in BROKER_FAULTS and self.bootstrap_servers:
+            raise ValueError(f"fault={self.fault} needs the embedded cluster, not an external one")
+        if self.fault.startswith("kill-broker") and (
+            self.brokers < 2 or self.replication_factor < 2
+        ):
+            raise ValueError(
+                f"fault={self.fault} needs brokers >= 2 and replication_factor >= 2, so that "
+                "no partition's only replica dies (e.g. --brokers 3 --replication-factor 3)"
+            )
         if self.isr() > self.replication_factor:
             raise ValueError("min_insync_replicas cannot exceed replication_factor")
 

@@ -20,10 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.settings import ProducerSettings
-from harness import admin
+from harness import admin, faults
 from harness.analysis import compute_metrics, read_client_records, read_events_log
 from harness.environment import environment
-from harness.faults import HalfwayTrigger
 from harness.java import harness_home
 from harness.kafka import EmbeddedKafka
 from harness.loadgen.config import SimulatorConfig, new_run_id
@@ -142,40 +141,6 @@ def measure_api_ceiling(
         )
 
 
-def _fault_action(cfg: RunConfig, kafka, consumers, api, topic: str, bootstrap: str):
-    """What the HalfwayTrigger does for `cfg.fault`; returns a report dict."""
-    if cfg.fault == "kill-broker":
-
-        def kill_broker() -> dict:
-            # Kill the leader of partition 0 (a leader election is the interesting case); with
-            # replication_factor >= 2 it is never a partition's only replica.
-            client = admin.admin_client(bootstrap)
-            try:
-                leader = admin.describe_topic(client, topic)["partitions"][0]["leader_id"]
-            finally:
-                client.close()
-            node = leader if leader in range(1, cfg.brokers + 1) else cfg.brokers
-            kafka.kill_node(node)
-            return {"fault": "kill-broker", "node": node}
-
-        return kill_broker
-    if cfg.fault == "kill-consumer":
-
-        def kill_consumer() -> dict:
-            consumers[0].kill()
-            consumers[0].start()  # same log file: it repairs a torn last line and appends
-            return {"fault": "kill-consumer", "consumer": 0}
-
-        return kill_consumer
-
-    def restart_api() -> dict:
-        api.stop()  # SIGTERM: graceful, in-flight requests finish, producers flush
-        api.start()
-        return {"fault": "restart-api"}
-
-    return restart_api
-
-
 def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict:
     """Runs one experiment into `out_dir` and returns its metrics (also in metrics.json)."""
     out_dir = Path(out_dir).resolve()
@@ -236,17 +201,20 @@ def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict
 
         trigger = None
         if cfg.fault != "none":
-            action = _fault_action(cfg, kafka, consumers, api, topic, bootstrap)
-            trigger = HalfwayTrigger(bootstrap, topic, cfg.partitions, cfg.events // 2, action)
+            steps = faults.plan(cfg, kafka, consumers, api, topic, bootstrap)
+            trigger = faults.FaultTrigger(bootstrap, topic, cfg.partitions, steps).start()
             stack.callback(trigger.stop)
-            trigger.start()
 
         say(f"simulating {cfg.events} events against {api.url}")
         result = outside_event_loop(
             simulate, simulator_config(cfg, api.url, run_id), out_dir, progress=progress
         )
         if trigger is not None:
-            report["fault"] = trigger.stop() or {"fault": cfg.fault, "error": "never triggered"}
+            report["faults"] = trigger.stop()
+            if len(report["faults"]) < len(steps):
+                report["faults"].append(
+                    {"fault": cfg.fault, "error": "not triggered: run too short"}
+                )
         api.stop()  # async delivery: the graceful stop flushes what was only queued
 
         records = read_client_records(out_dir / RECORDS_FILE)

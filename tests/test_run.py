@@ -54,26 +54,6 @@ def test_batch_endpoint_with_two_consumers(kafka, tmp_path):
     assert files == ["events-0.log", "events-1.log"]
 
 
-def test_kill_consumer_loses_nothing_and_counts_duplicates(kafka, tmp_path):
-    metrics = _run(kafka, tmp_path, events=6000, threads=50, fault="kill-consumer")
-    assert metrics["run"]["fault"]["fault"] == "kill-consumer", metrics["run"]["fault"]
-    assert "error" not in metrics["run"]["fault"]
-    counts = metrics["counts"]
-    assert counts["accepted"] == 6000
-    assert counts["lost"] == 0
-    assert counts["unique_consumed"] == 6000
-    assert counts["duplicates"] == counts["consumed"] - counts["unique_consumed"] >= 0
-
-
-def test_restart_api_loses_nothing_that_was_accepted(kafka, tmp_path):
-    metrics = _run(kafka, tmp_path, events=6000, threads=50, fault="restart-api")
-    assert metrics["run"]["fault"]["fault"] == "restart-api"
-    counts = metrics["counts"]
-    assert counts["lost"] == 0
-    assert counts["accepted"] + counts["rejected"] + counts["failed"] == counts["sent"] == 6000
-    assert counts["unique_consumed"] >= counts["accepted"]
-
-
 def test_open_loop_above_capacity_reports_growing_send_delay(kafka, tmp_path):
     metrics = _run(kafka, tmp_path, events=3000, rate=50_000)
     delay = metrics["latency_ms"]["send_delay"]
@@ -82,22 +62,8 @@ def test_open_loop_above_capacity_reports_growing_send_delay(kafka, tmp_path):
     assert metrics["counts"]["lost"] == 0
 
 
-@pytest.mark.cluster
-def test_kill_broker_with_replication_3_loses_nothing(tmp_path):
-    cfg = RunConfig(events=6000, threads=50, brokers=3, replication_factor=3, acks="all",
-                    fault="kill-broker", drain_timeout_s=90)  # fmt: skip
-    metrics = run_experiment(cfg, tmp_path / "run", progress=False)
-    fault = metrics["run"]["fault"]
-    assert fault["fault"] == "kill-broker" and fault["node"] in (1, 2, 3), fault
-    counts = metrics["counts"]
-    assert counts["accepted"] > 0
-    assert counts["lost"] == 0, counts
-    assert sorted(p.name for p in (tmp_path / "run").glob("kafka-*.log")) == [
-        "kafka-1.log", "kafka-2.log", "kafka-3.log"]  # fmt: skip
-
-
 def test_bad_parameters_fail_before_anything_starts(tmp_path):
-    with pytest.raises(ValueError, match="kill-broker needs brokers >= 2"):
+    with pytest.raises(ValueError, match="fault=kill-broker needs brokers >= 2"):
         RunConfig(fault="kill-broker")
     with pytest.raises(ValueError, match="acks must be one of"):
         RunConfig.from_dict({"acks": "most"})
