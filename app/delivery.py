@@ -75,28 +75,17 @@ class Publisher:
         mode = self.settings.delivery
         if mode == "noop":
             return [None] * len(values)
-        client, handles, errors = self._send_all(values, deadline)
-        if mode == "async" or not handles:
-            return errors
-        if mode == "flush":
-            client.flush(_remaining(deadline))
-        acked = iter(client.wait(handles, deadline))
-        return [next(acked) if error is None else error for error in errors]
-
-    def _send_all(self, values: Sequence[bytes], deadline: float):
-        """Queue every value; after the first failure the rest fail too (the broker is away)."""
-        client = None
-        handles: list = []
-        errors: list[str | None] = []
         try:
             client = self.client(deadline)
-            watch = self.settings.delivery == "async"  # the other modes wait and see failures
-            for value in values:
-                handles.append(client.send(value, watch=watch))
-                errors.append(None)
         except KafkaUnavailable as exc:
-            errors.extend([f"Kafka unavailable: {exc}"] * (len(values) - len(errors)))
-        return client, handles, errors
+            return [f"Kafka unavailable: {exc}"] * len(values)
+        # Async delivery has nobody waiting, so the client counts and logs its failures.
+        pending = client.send(values, watch=mode == "async")
+        if mode == "async" or not pending.queued:
+            return pending.unqueued_errors()
+        if mode == "flush":
+            client.flush(_remaining(deadline))
+        return client.wait(pending, deadline)
 
     def health(self) -> tuple[bool, str]:
         """(Kafka reachable, detail); one probe per `health_cache_s`, each bounded in time."""

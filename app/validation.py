@@ -53,6 +53,9 @@ def parse_json(body: bytes) -> object:
         raise InvalidBody(f"malformed JSON: {message}") from None
 
 
+_CONTAINERS = (dict, list)
+
+
 def json_depth_exceeds(value: object, max_depth: int) -> bool:
     """True when containers in `value` nest deeper than `max_depth` (the value itself is level 1)."""
     stack = [(value, 1)]
@@ -70,39 +73,49 @@ def json_depth_exceeds(value: object, max_depth: int) -> bool:
     return False
 
 
+_MISSING = object()
+
+
 def event_error(event: object, max_depth: int) -> str | None:
-    """Why `event` is not a valid event, or None when it is."""
-    if not isinstance(event, dict):
+    """Why `event` is not a valid event, or None when it is.
+
+    This runs once per event of every batch, so it compares exact types (what a JSON parser
+    returns; `type(x) is int` also keeps booleans out) and walks nested values only when there are
+    some.
+    """
+    if type(event) is not dict:
         return f"an event must be a JSON object, not {_json_type(event)}"
     name = event.get("event")
-    if name is None:
-        return "'event' is required"
-    if not isinstance(name, str):
+    if type(name) is not str:
+        if name is None:
+            return "'event' is required"
         return f"'event' must be a string, not {_json_type(name)}"
-    if not name or len(name) > MAX_EVENT_NAME:
+    if not 0 < len(name) <= MAX_EVENT_NAME:
         return f"'event' must be 1 to {MAX_EVENT_NAME} characters"
-    if "user_id" in event:
-        user_id = event["user_id"]
+    user_id = event.get("user_id", _MISSING)
+    if user_id is not _MISSING:
+        kind = type(user_id)
+        if kind is str:
+            if len(user_id) > MAX_USER_ID:
+                return f"'user_id' must be at most {MAX_USER_ID} characters"
         # 10.0 is an integer to JSON Schema (and to the OpenAPI document), so it is one here too.
-        integral = isinstance(user_id, int) or (isinstance(user_id, float) and user_id.is_integer())
-        if isinstance(user_id, bool) or not (integral or isinstance(user_id, str)):
+        elif kind is not int and not (kind is float and user_id.is_integer()):
             return f"'user_id' must be an integer or a string, not {_json_type(user_id)}"
-        if isinstance(user_id, str) and len(user_id) > MAX_USER_ID:
-            return f"'user_id' must be at most {MAX_USER_ID} characters"
-    if "event_id" in event:
-        event_id = event["event_id"]
-        if not isinstance(event_id, str):
+    event_id = event.get("event_id", _MISSING)
+    if event_id is not _MISSING:
+        if type(event_id) is not str:
             return f"'event_id' must be a string, not {_json_type(event_id)}"
-        if not event_id or len(event_id) > MAX_EVENT_ID:
+        if not 0 < len(event_id) <= MAX_EVENT_ID:
             return f"'event_id' must be 1 to {MAX_EVENT_ID} characters"
-    if "sent_at" in event:
-        sent_at = event["sent_at"]
-        if isinstance(sent_at, bool) or not isinstance(sent_at, int | float):
+    sent_at = event.get("sent_at", _MISSING)
+    if sent_at is not _MISSING:
+        if type(sent_at) is not float and type(sent_at) is not int:
             return f"'sent_at' must be a number, not {_json_type(sent_at)}"
         if not math.isfinite(sent_at):
             return "'sent_at' must be finite"
-    if json_depth_exceeds(event, max_depth):
-        return f"event nested deeper than {max_depth} levels"
+    for value in event.values():
+        if type(value) in _CONTAINERS and json_depth_exceeds(value, max_depth - 1):
+            return f"event nested deeper than {max_depth} levels"
     return None
 
 

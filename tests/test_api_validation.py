@@ -209,3 +209,19 @@ def test_healthz_in_noop_mode_is_200_without_kafka(client):
     resp = client.get("/healthz")
     assert resp.status_code == 200
     assert resp.get_json()["status"] == "ok"
+
+
+def test_nesting_limit_is_exact(settings):
+    from app.validation import event_error
+
+    def nested(levels):  # an event whose deepest container sits at level `levels`
+        inner: object = 1
+        for _ in range(levels - 1):
+            inner = [inner]
+        return {"event": "a", "x": inner}
+
+    limit = settings.max_json_depth
+    assert event_error(nested(limit), limit) is None
+    assert "nested deeper" in event_error(nested(limit + 1), limit)
+    assert event_error({"event": "a", "flat": 1, "s": "x"}, 1) is None
+    assert "nested deeper" in event_error({"event": "a", "o": {}}, 1)

@@ -28,8 +28,12 @@ def test_client_produces_acknowledged_records(kafka, new_topic, client_name):
     try:
         assert client.ping(5)
         values = [orjson.dumps({"event": "e", "n": i}) for i in range(200)]
-        handles = [client.send(v) for v in values]
-        assert client.wait(handles, time.monotonic() + 10) == [None] * 200
+        pending = client.send(values[:150])
+        single = client.send(values[150:151], watch=False)
+        rest = client.send(values[151:])
+        assert client.wait(pending, time.monotonic() + 10) == [None] * 150
+        assert client.wait(single, time.monotonic() + 10) == [None]
+        assert client.wait(rest, time.monotonic() + 10) == [None] * 49
         assert client.stats.sent == 200 and client.stats.failed == 0
     finally:
         client.close(5)
@@ -43,8 +47,8 @@ def test_every_compression_codec_works(kafka, new_topic, client_name, compressio
     topic = new_topic(1)
     client = make_client(settings_for(kafka, topic, client=client_name, compression=compression))
     try:
-        handles = [client.send(orjson.dumps({"event": "c", "n": i})) for i in range(20)]
-        assert client.wait(handles, time.monotonic() + 10) == [None] * 20
+        pending = client.send([orjson.dumps({"event": "c", "n": i}) for i in range(20)])
+        assert client.wait(pending, time.monotonic() + 10) == [None] * 20
     finally:
         client.close(5)
     assert len(read_topic(kafka.bootstrap_servers, topic, 20)) == 20
@@ -56,8 +60,8 @@ def test_weaker_acks_still_deliver(kafka, new_topic, client_name, acks):
     topic = new_topic(1)
     client = make_client(settings_for(kafka, topic, client=client_name, acks=acks))
     try:
-        handles = [client.send(b'{"event": "a"}') for _ in range(10)]
-        assert client.wait(handles, time.monotonic() + 10) == [None] * 10
+        pending = client.send([b'{"event": "a"}'] * 10)
+        assert client.wait(pending, time.monotonic() + 10) == [None] * 10
     finally:
         client.close(5)
     assert len(read_topic(kafka.bootstrap_servers, topic, 10)) == 10
@@ -67,10 +71,10 @@ def test_flush_delivers_everything_sent(kafka, new_topic):
     topic = new_topic(2)
     client = make_client(settings_for(kafka, topic, linger_ms=200))
     try:
-        handles = [client.send(b'{"event": "f"}') for _ in range(50)]
+        pending = client.send([b'{"event": "f"}'] * 50)
         assert client.flush(10)
-        # After flush every future is resolved: waiting costs nothing.
-        assert client.wait(handles, time.monotonic()) == [None] * 50
+        # After flush every record is resolved: waiting costs nothing.
+        assert client.wait(pending, time.monotonic()) == [None] * 50
     finally:
         client.close(5)
 
@@ -91,8 +95,8 @@ def test_confluent_ping_and_delivery_fail_in_time_without_a_broker():
     try:
         started = time.monotonic()
         assert not client.ping(0.5)
-        handle = client.send(b'{"event": "lost"}')
-        (error,) = client.wait([handle], time.monotonic() + 5)
+        pending = client.send([b'{"event": "lost"}'])
+        (error,) = client.wait(pending, time.monotonic() + 5)
         assert error is not None and "delivery failed" in error
         assert time.monotonic() - started < 5
         assert client.stats.failed == 1

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from app.delivery import Publisher
-from app.producer_client import DeliveryStats, KafkaUnavailable
+from app.producer_client import DeliveryStats, KafkaUnavailable, Pending
 from app.settings import ProducerSettings
 
 
@@ -20,6 +20,7 @@ class FakeClient:
         self.stats = DeliveryStats()
         self.sent: list[bytes] = []
         self.wait_calls: list[int] = []
+        self.watched: list[bool] = []
         self.flushes = 0
         self.pings = 0
         self.closed_with: float | None = None
@@ -27,15 +28,22 @@ class FakeClient:
         self.ping_ok = ping_ok
         self.send_fails_after = send_fails_after
 
-    def send(self, value, key=None, watch=True):
-        if self.send_fails_after is not None and len(self.sent) >= self.send_fails_after:
-            raise KafkaUnavailable("metadata timeout")
-        self.sent.append(value)
-        return len(self.sent) - 1
+    def send(self, values, watch=True):
+        self.watched.append(watch)
+        pending = Pending(len(values))
+        for value in values:
+            if self.send_fails_after is not None and len(self.sent) >= self.send_fails_after:
+                pending.error = "Kafka unavailable: metadata timeout"
+                break
+            self.sent.append(value)
+            pending.queued += 1
+        pending.first = len(self.sent) - pending.queued
+        return pending
 
-    def wait(self, handles, deadline):
-        self.wait_calls.append(len(handles))
-        return [self.ack_errors.get(h) for h in handles]
+    def wait(self, pending, deadline):
+        self.wait_calls.append(pending.queued)
+        acked = [self.ack_errors.get(pending.first + i) for i in range(pending.queued)]
+        return acked + pending.unqueued_errors()[pending.queued :]
 
     def flush(self, timeout):
         self.flushes += 1
@@ -86,10 +94,18 @@ def test_ack_waits_once_for_the_whole_batch_and_reports_each_event():
     assert fake.wait_calls == [3]  # one wait for all three futures, not one per event
 
 
-def test_async_answers_without_waiting():
+def test_async_answers_without_waiting_and_has_the_client_watch_failures():
     pub, fake, _ = publisher("async")
     assert pub.publish([b"a", b"b"], soon()) == [None, None]
     assert fake.sent == [b"a", b"b"] and fake.wait_calls == [] and fake.flushes == 0
+    assert fake.watched == [True]
+
+
+def test_waiting_modes_do_not_ask_the_client_to_watch():
+    for mode in ("ack", "flush"):
+        pub, fake, _ = publisher(mode)
+        pub.publish([b"a"], soon())
+        assert fake.watched == [False]
 
 
 def test_flush_mode_flushes_per_request_then_reads_the_results():
@@ -104,6 +120,9 @@ def test_a_send_failure_fails_that_event_and_the_rest_but_not_the_queued_ones():
     assert result[:2] == [None, None]
     assert all("metadata timeout" in r for r in result[2:])
     assert fake.wait_calls == [2]
+    # In async mode the unqueued ones fail too; the queued ones are accepted.
+    pub, fake, _ = publisher("async", FakeClient(send_fails_after=1))
+    assert pub.publish([b"a", b"b"], soon()) == [None, "Kafka unavailable: metadata timeout"]
 
 
 def test_a_failed_build_answers_errors_and_the_next_request_retries():
@@ -176,3 +195,53 @@ def test_close_flushes_through_the_client_and_refuses_new_work():
     assert fake.closed_with == 3
     with pytest.raises(KafkaUnavailable, match="shutting down"):
         pub.client(soon())
+
+
+# -- confluent-kafka's per-request latch (pure logic: callbacks are called by hand) ----------------
+
+
+class _Err:
+    def __init__(self, text):
+        self.text = text
+
+    def str(self):
+        return self.text
+
+
+def test_deliveries_release_the_waiter_once_every_record_is_reported():
+    from app.producer_client import _Deliveries
+
+    stats = DeliveryStats()
+    pending = _Deliveries(3, stats, watch=True)
+    pending.queued = 3
+    pending.delivered(2, None, None)
+    pending.delivered(0, _Err("broker said no"), None)
+    threading.Timer(0.05, pending.delivered, args=(1, None, None)).start()
+    started = time.monotonic()
+    assert pending.wait(5) == [
+        None if i != 0 else "delivery failed: broker said no" for i in range(3)
+    ]
+    assert time.monotonic() - started < 1  # woken by the last callback, not by the timeout
+    assert stats.failed == 1
+
+
+def test_deliveries_time_out_per_record_and_report_unqueued_ones():
+    from app.producer_client import TIMED_OUT, _Deliveries
+
+    pending = _Deliveries(4, DeliveryStats(), watch=False)
+    pending.queued = 2
+    pending.delivered(0, None, None)
+    pending.stop_queueing("queue full")
+    started = time.monotonic()
+    assert pending.wait(0.2) == [None, TIMED_OUT, "queue full", "queue full"]
+    assert 0.15 < time.monotonic() - started < 1
+
+
+def test_deliveries_with_nothing_queued_do_not_wait():
+    from app.producer_client import _Deliveries
+
+    pending = _Deliveries(2, DeliveryStats(), watch=False)
+    pending.stop_queueing("queue full")
+    started = time.monotonic()
+    assert pending.wait(5) == ["queue full", "queue full"]
+    assert time.monotonic() - started < 0.5
