@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_api.py [--events 10000] [--threads 200] [--repeats 3]
         [--batch-events 200000] [--batch-threads 8] [--workers 2] [--worker-threads 32]
         [--linger-ms 5] [--only full,noop,seed,full-confluent,batch-kafka-python,batch-confluent-kafka]
+        [--quick] [--json PATH] [--bootstrap-servers B]
 
 Scenarios (each API its own process and topic on one embedded broker, all up at once, repetitions
 interleaved so that load drift hits every scenario alike):
@@ -14,27 +15,34 @@ interleaved so that load drift hits every scenario alike):
 Load comes from the harness's simulator (closed loop: `--threads` concurrent senders). In `ack`
 mode an accepted event is one the broker acknowledged; the topic's end offsets are checked against
 the accepted count. Figures are medians of `--repeats`; ratios compare medians of the same run.
+Each run also accounts the CPU time of the API (all workers), the broker, the simulator and the
+rest of the machine (benchmarks/cpu.py), per accepted event: on 2 shared cores that says who held
+the cores.
+`--quick`: full, noop and seed only, 3,000 events each (same 200 senders), 3 repetitions.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker import broker
+from cpu import CpuSampler
+from figures import Figures
 from kafka import KafkaConsumer, TopicPartition
 
 from app.settings import ProducerSettings
 from harness import admin
 from harness.environment import library_version, machine_line
-from harness.kafka import EmbeddedKafka
 from harness.services import ApiService
 from harness.simulator import SimulatorConfig, simulate
+
+QUICK_SCENARIOS = "full,noop,seed"
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ def topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def run_once(api: ApiService, scenario: Scenario, args) -> dict:
+def run_once(api: ApiService, scenario: Scenario, args, broker_pids=()) -> dict:
     batch = scenario.endpoint == "batch"
     config = SimulatorConfig(
         url=api.url,
@@ -76,13 +84,17 @@ def run_once(api: ApiService, scenario: Scenario, args) -> dict:
         endpoint=scenario.endpoint,
         events_per_request=500,
     )
+    sampler = CpuSampler(list(broker_pids)).start()
     result = simulate(config, out_dir=None, progress=False)
+    cpu = sampler.stop()
     return {
         "eps": result.accepted / result.duration_s,
         "accepted": result.accepted,
         "sent": result.sent,
         "p50": result.response_ms["p50"],
         "p99": result.response_ms["p99"],
+        # CPU-us per accepted event, per process tree (and the machine's idle time likewise)
+        "cpu_us": {k: v / max(1, result.accepted) * 1e6 for k, v in cpu.items()},
     }
 
 
@@ -107,7 +119,7 @@ def start_apis(scenarios, bootstrap: str, args, log_dir: Path) -> dict:
     return apis
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--events", type=int, default=10_000)
     p.add_argument("--threads", type=int, default=200)
@@ -119,11 +131,68 @@ def main(argv=None) -> int:
     p.add_argument("--linger-ms", type=int, default=None)
     p.add_argument("--only", help="comma-separated scenario names")
     p.add_argument("--bootstrap-servers", help="an external cluster instead of an embedded one")
+    p.add_argument("--warmup-events", type=int, default=2000, help="per scenario, not measured")
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_SCENARIOS}; 3,000 events each")
+    p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args(argv)
+    if args.quick:
+        args.events = min(args.events, 3000)
+        args.warmup_events = min(args.warmup_events, 600)
+        args.only = args.only or QUICK_SCENARIOS
+    return args
+
+
+def measure(scenarios, apis, args, broker_pids) -> dict[str, list[dict]]:
+    """A warm-up run each, then `repeats` rounds over the scenarios (interleaved)."""
+    results = {s.name: [] for s in scenarios}
+    for s in scenarios:  # warm-up: connections, producers, JIT of the broker
+        api, _ = apis[s.api or s.name]
+        warm = argparse.Namespace(**{**vars(args), "events": args.warmup_events,
+                                     "batch_events": 20_000})  # fmt: skip
+        run_once(api, s, warm)
+    for rep in range(args.repeats):
+        for s in scenarios:
+            api, _ = apis[s.api or s.name]
+            r = run_once(api, s, args, broker_pids)
+            results[s.name].append(r)
+            print(f"  rep {rep + 1} {s.name:22s} {r['eps']:9.0f} events/s  "
+                  f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  "
+                  f"accepted {r['accepted']}/{r['sent']}", flush=True)  # fmt: skip
+    return results
+
+
+def record(figs: Figures, results: dict[str, list[dict]]) -> None:
+    """Medians into the figures: events/s, latencies, CPU-us/event per process tree."""
+    for name, runs in results.items():
+        eps = figs.runs(name, [r["eps"] for r in runs], "events/s")
+        p50 = figs.runs(f"{name} p50", [r["p50"] for r in runs], "ms")
+        p99 = figs.runs(f"{name} p99", [r["p99"] for r in runs], "ms")
+        kinds = sorted({k for r in runs for k in r["cpu_us"]})
+        cpu = {k: figs.runs(f"{name} CPU {k}", [r["cpu_us"].get(k, 0.0) for r in runs],
+                            "CPU-us/event") for k in kinds}  # fmt: skip
+        print(f"{name:22s} {eps:9.0f} events/s   p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   CPU-us/event: "
+              + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()))  # fmt: skip
+
+
+def ratios(figs: Figures, names) -> None:
+    if {"full", "seed"} <= names:
+        figs.ratio("tuned (gunicorn + ack) / seed-style (Werkzeug + flush)", 1, "full", "seed", 10)
+    if {"full", "noop"} <= names:
+        figs.ratio("full single-event path / no-op handler", 2, "full", "noop", 0.7)
+    if {"full-confluent", "noop"} <= names:
+        figs.ratio("full path (confluent-kafka) / no-op handler", 2, "full-confluent", "noop", 0.7)
+    if {"full-confluent", "seed"} <= names:
+        figs.ratio("tuned (confluent-kafka) / seed-style", 1, "full-confluent", "seed", 10)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     wanted = set(args.only.split(",")) if args.only else None
     scenarios = [s for s in SCENARIOS if wanted is None or s.name in wanted]
     needed = {s.api for s in scenarios if s.api}
     scenarios_to_start = [s for s in SCENARIOS if s in scenarios or s.name in needed]
+    figs = Figures("api", "Producer API: seed-style vs tuned, Kafka's share of the HTTP path",
+                   vars(args))  # fmt: skip
 
     print(machine_line())
     print(f"load average at start: {os.getloadavg()}; kafka-python "
@@ -135,58 +204,22 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         tmp_path = Path(tmp)
-        if args.bootstrap_servers:
-            broker, bootstrap = None, args.bootstrap_servers
-        else:
-            broker = EmbeddedKafka(root=tmp_path / "kafka").start()
-            bootstrap = broker.bootstrap_servers
-        apis: dict = {}
-        try:
-            apis = start_apis(scenarios_to_start, bootstrap, args, tmp_path)
-            results = {s.name: [] for s in scenarios}
-            for s in scenarios:  # warm-up: connections, producers, JIT of the broker
-                api, _ = apis[s.api or s.name]
-                warm = argparse.Namespace(**{**vars(args), "events": 2000,
-                                             "batch_events": 20_000})  # fmt: skip
-                run_once(api, s, warm)
-            for rep in range(args.repeats):
-                for s in scenarios:
-                    api, _ = apis[s.api or s.name]
-                    r = run_once(api, s, args)
-                    results[s.name].append(r)
-                    print(f"  rep {rep + 1} {s.name:22s} {r['eps']:9.0f} events/s  "
-                          f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  "
-                          f"accepted {r['accepted']}/{r['sent']}", flush=True)  # fmt: skip
-            for name, (_api, topic) in apis.items():
-                if name != "noop":
-                    print(f"  topic of {name}: {topic_size(bootstrap, topic)} records")
-        finally:
-            for api, _ in apis.values():
-                api.stop()
-            if broker is not None:
-                broker.stop()
+        with broker(args.bootstrap_servers, tmp_path / "kafka") as (bootstrap, broker_pids):
+            apis: dict = {}
+            try:
+                apis = start_apis(scenarios_to_start, bootstrap, args, tmp_path)
+                results = measure(scenarios, apis, args, broker_pids)
+                for name, (_api, topic) in apis.items():
+                    if name != "noop":
+                        print(f"  topic of {name}: {topic_size(bootstrap, topic)} records")
+            finally:
+                for api, _ in apis.values():
+                    api.stop()
 
     print()
-    medians = {}
-    for name, runs in results.items():
-        med = {k: statistics.median(r[k] for r in runs) for k in ("eps", "p50", "p99")}
-        medians[name] = med
-        print(f"{name:22s} {med['eps']:9.0f} events/s   p50 {med['p50']:7.1f} ms   "
-              f"p99 {med['p99']:7.1f} ms")  # fmt: skip
-    if {"full", "noop"} <= set(medians):
-        print(
-            f"full / noop = {medians['full']['eps'] / medians['noop']['eps']:.2f}  (target >= 0.7)"
-        )
-    if {"full", "seed"} <= set(medians):
-        print(
-            f"full / seed = {medians['full']['eps'] / medians['seed']['eps']:.1f}  (target >= 10)"
-        )
-    if {"full-confluent", "noop"} <= set(medians):
-        ratio = medians["full-confluent"]["eps"] / medians["noop"]["eps"]
-        print(f"full-confluent / noop = {ratio:.2f}")
-    batch = [medians[n]["eps"] for n in medians if n.startswith("batch-")]
-    if batch:
-        print(f"best batch = {max(batch):.0f} events/s  (target >= 50000)")
+    record(figs, results)
+    ratios(figs, set(results))
+    figs.finish(args.json)
     return 0
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_consumer.py [--events 200000] [--repeats 3]
         [--clients kafka-python,confluent-kafka] [--fsync] [--bootstrap-servers B]
+        [--quick] [--json PATH]
 
 One topic is filled once (~150-byte events, 3 partitions). Then, per repetition and client library,
 interleaved so that load drifts hit every mode alike, each in a fresh process and a fresh group:
@@ -13,6 +14,7 @@ Rate = records after the first batch / wall time from the first to the last poll
 records, so process start and group join are left out; CPU-us/event is the process's CPU time
 (all threads, librdkafka's too) over the same span, which a busy machine disturbs less than the
 wall rate. Also: the log writer alone (format + append, no Kafka). Medians of the repetitions.
+`--quick`: 60,000 events, kafka-python (the default client) only.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+
+from broker import broker
+from figures import Figures
 
 from app.consumer import ConsumerSettings, EventSink, Summary, commit_written, consume
 from app.consumer_client import CLIENTS, ClientConfig, make_client
@@ -143,19 +147,20 @@ def writer_alone(values: list[bytes], tmp: Path) -> dict:
 
 
 # -- the benchmark ---------------------------------------------------------------------------
-def summarize(name: str, results: list[dict]) -> dict:
-    rate = statistics.median(r["rate"] for r in results)
-    cpu = statistics.median(r["cpu_us"] for r in results)
+def summarize(figs: Figures, name: str, results: list[dict]) -> dict:
+    rate = figs.runs(name, [r["rate"] for r in results], "events/s")
+    cpu = figs.runs(f"{name} CPU", [r["cpu_us"] for r in results], "CPU-us/event")
     runs = ", ".join(f"{r['rate']:,.0f}" for r in results)
     print(f"  {name:<30} {rate:>9,.0f} ev/s  {cpu:6.2f} CPU-us/event   (runs: {runs})")
     return {"rate": rate, "cpu_us": cpu}
 
 
-def benchmark(bootstrap: str, args: argparse.Namespace, tmp: Path) -> None:
+def benchmark(bootstrap: str, args: argparse.Namespace, tmp: Path, figs: Figures) -> None:
     topic = f"bench-consumer-{uuid.uuid4().hex[:8]}"
     admin.create_topic(bootstrap, topic, partitions=3)
     size = fill_topic(bootstrap, topic, args.events)
     print(f"topic {topic}: {args.events:,} events, mean value {size:.0f} bytes, 3 partitions")
+    figs.note(f"{args.events:,} events of {size:.0f} bytes on 3 partitions, {BATCH} per poll")
 
     values = [event_value(i) for i in range(args.events)]
     alone = [writer_alone(values, tmp) for _ in range(args.repeats)]
@@ -173,9 +178,9 @@ def benchmark(bootstrap: str, args: argparse.Namespace, tmp: Path) -> None:
                 )
 
     print(f"\nmedians of {args.repeats} (wall rate; CPU time of all the consumer's threads):")
-    summarize("log writer alone (no Kafka)", alone)
+    summarize(figs, "log writer alone (no Kafka)", alone)
     for client in args.clients:
-        med = {mode: summarize(f"{client} {mode}", results[(client, mode)]) for mode in modes}
+        med = {mode: summarize(figs, f"{client} {mode}", results[(client, mode)]) for mode in modes}
         for mode in modes[1:]:
             extra = med[mode]["cpu_us"] - med["bare"]["cpu_us"]
             print(
@@ -183,7 +188,11 @@ def benchmark(bootstrap: str, args: argparse.Namespace, tmp: Path) -> None:
                 f"; the writing adds {extra:.2f} CPU-us/event "
                 f"({extra / med['bare']['cpu_us']:+.0%} of the bare consumer's)"
             )
-    print(f"load average at the end: {os.getloadavg()}")
+            figs.ratio(f"consumer writing the log / bare consumer ({client}, {mode})", 6,
+                       f"{client} {mode}", f"{client} bare")  # fmt: skip
+            # CPU per event is what a loaded machine disturbs least: bare / writer, as a rate ratio.
+            figs.ratio(f"same, from CPU-us/event (bare / {mode}, {client})", 6,
+                       f"{client} bare CPU", f"{client} {mode} CPU")  # fmt: skip
 
 
 def main() -> None:
@@ -193,6 +202,8 @@ def main() -> None:
     p.add_argument("--clients", default=",".join(CLIENTS))
     p.add_argument("--fsync", action="store_true", help="also measure the writer with --fsync")
     p.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    p.add_argument("--quick", action="store_true", help="60,000 events, kafka-python only")
+    p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--topic", help=argparse.SUPPRESS)
     p.add_argument("--client", help=argparse.SUPPRESS)
@@ -203,22 +214,20 @@ def main() -> None:
             args.child, args.bootstrap_servers, args.topic, args.client, args.events, Path(args.tmp)
         )
         return
+    if args.quick:
+        args.events, args.clients = 60_000, "kafka-python"
     args.clients = args.clients.split(",")
+    figs = Figures("consumer", "Consumer: writing the log vs a bare consumer", vars(args))
 
     print(machine_line())
     libs = ("kafka-python", "confluent-kafka", "orjson", "crc32c")
     print("libraries: " + ", ".join(f"{lib} {library_version(lib)}" for lib in libs))
     print(f"load average at start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bench-consumer-") as tmp:
-        if args.bootstrap_servers:
-            print(f"broker: external {args.bootstrap_servers}")
-            benchmark(args.bootstrap_servers, args, Path(tmp))
-            return
-        from harness.kafka import EmbeddedKafka
-
-        with EmbeddedKafka(root=Path(tmp) / "kafka") as kafka:
-            print(f"broker: embedded, {kafka.bootstrap_servers} (on this same machine)")
-            benchmark(kafka.bootstrap_servers, args, Path(tmp))
+        with broker(args.bootstrap_servers, Path(tmp) / "kafka") as (bootstrap, _pids):
+            print(f"broker: {bootstrap} (on this same machine)")
+            benchmark(bootstrap, args, Path(tmp), figs)
+    figs.finish(args.json)
 
 
 if __name__ == "__main__":

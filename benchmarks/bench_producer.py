@@ -1,6 +1,7 @@
 """The Kafka producers without HTTP, against Kafka's own producer and the HTTP batch endpoint.
 
     .venv/bin/python benchmarks/bench_producer.py [--records 200000] [--repeats 3] [--quick]
+        [--json PATH] [--bootstrap-servers B]
 
 On one embedded broker, same record size (the size of an event as the API produces it), acks=all,
 the same linger/batch settings, each scenario on a fresh 3-partition topic, repetitions interleaved:
@@ -10,7 +11,8 @@ the same linger/batch settings, each scenario on a fresh 3-partition topic, repe
 - http-batch-<client>: the API (gunicorn, `ack` delivery) fed by the simulator with POST /events of
   500 events per request: events the broker acknowledged per second, as the client saw them.
 Prints medians and the ratios of issue 6: HTTP batching vs the raw producer (target >= 0.5) and
-the Python clients vs Kafka's own.
+the Python clients vs Kafka's own. `--quick`: 30,000 records, and the HTTP batch endpoint with
+kafka-python only (the default client).
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ import argparse
 import json
 import re
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from broker import broker
+from figures import Figures
+
 from app.settings import ProducerSettings
 from harness import admin, java
 from harness.environment import library_version, machine_line
-from harness.kafka import EmbeddedKafka
+from harness.processes import ManagedProcess
 from harness.services import ApiService
 from harness.simulator import SimulatorConfig, simulate
 
@@ -52,7 +56,7 @@ def new_topic(bootstrap: str) -> str:
     return name
 
 
-def run_java(bootstrap: str, records: int, size: int) -> float:
+def run_java(bootstrap: str, records: int, size: int, log_dir: Path) -> float:
     topic = new_topic(bootstrap)
     cmd = [
         java.check_java(), "-Xmx512m", f"-Dlog4j2.configurationFile={java.LOG4J_CONFIG}",
@@ -61,11 +65,13 @@ def run_java(bootstrap: str, records: int, size: int) -> float:
         "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}",
         f"acks={ACKS}", f"linger.ms={LINGER_MS}", f"batch.size={BATCH_SIZE}",
     ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    log = log_dir / f"perf-{topic}.log"
+    with ManagedProcess("ProducerPerformance", cmd, log) as proc:
+        code = proc.proc.wait(timeout=600)
     # The last summary line: "N records sent, X records/sec (Y MB/sec), ..."
-    match = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", out.stdout)
-    if out.returncode != 0 or not match:
-        raise RuntimeError(f"ProducerPerformance failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    match = re.findall(r"(\d+) records sent, ([\d.]+) records/sec", log.read_text())
+    if code != 0 or not match:
+        raise RuntimeError(f"ProducerPerformance failed:\n{proc.log_tail()}")
     return float(match[-1][1])
 
 
@@ -111,15 +117,54 @@ def run_http_batch(api: ApiService, records: int) -> float:
     return result.achieved_eps
 
 
-def main(argv=None) -> dict:
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="50,000 records, 3 repeats")
+    p.add_argument("--java-records", type=int, default=None,
+                   help="records for ProducerPerformance (default 10x --records: its rate counts "
+                        "from the first send, so a short run measures the JVM warming up)")  # fmt: skip
+    p.add_argument("--quick", action="store_true", help="30,000 records; HTTP batch: kafka-python")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--bootstrap-servers", help="an external cluster instead of an embedded one")
     args = p.parse_args(argv)
     if args.quick:
-        args.records = 50_000
+        args.records = 30_000
+    args.java_records = args.java_records or 10 * args.records
+    return args
+
+
+def scenarios(bootstrap: str, apis: dict, values: list[bytes], size: int, args, tmp: Path) -> dict:
+    n = len(values)
+    chosen = {
+        "java": lambda: run_java(bootstrap, args.java_records, size, tmp),
+        "kafka-python": lambda: run_kafka_python(bootstrap, values),
+        "confluent-kafka": lambda: run_confluent(bootstrap, values),
+    }
+    for client, api in apis.items():
+        chosen[f"http-batch-{client}"] = lambda api=api: run_http_batch(api, n)
+    return chosen
+
+
+def start_apis(bootstrap: str, clients: list[str], tmp: Path) -> dict[str, ApiService]:
+    apis = {}
+    try:
+        for client in clients:
+            settings = ProducerSettings(bootstrap_servers=bootstrap, topic=new_topic(bootstrap),
+                                        client=client, acks=ACKS, linger_ms=LINGER_MS,
+                                        batch_size=BATCH_SIZE)  # fmt: skip
+            apis[client] = ApiService(settings, tmp / f"api-{client}.log").start()
+    except BaseException:
+        for api in apis.values():
+            api.stop()
+        raise
+    return apis
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    figs = Figures("producer", "Producers: HTTP batch vs raw Python clients vs Kafka's own",
+                   vars(args))  # fmt: skip
     print(machine_line())
     print(f"kafka-python {library_version('kafka-python')}, "
           f"confluent-kafka {library_version('confluent-kafka')}")  # fmt: skip
@@ -127,27 +172,19 @@ def main(argv=None) -> dict:
     size = round(statistics.mean(len(v) for v in values))
     print(f"{args.records} records of ~{size} bytes, acks={ACKS}, linger.ms={LINGER_MS}, "
           f"batch.size={BATCH_SIZE}; medians of {args.repeats}")  # fmt: skip
+    figs.note(f"{args.records} records of ~{size} bytes, acks={ACKS}, linger.ms={LINGER_MS}, "
+              f"batch.size={BATCH_SIZE}, 3 partitions; ProducerPerformance: {args.java_records} "
+              "records; HTTP: 500 events/request, 8 senders")  # fmt: skip
 
     rates: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedKafka(root=Path(tmp) / "kafka") as kafka:
-        bootstrap = kafka.bootstrap_servers
-        apis = {}
-        for client in ("kafka-python", "confluent-kafka"):
-            settings = ProducerSettings(bootstrap_servers=bootstrap, topic=new_topic(bootstrap),
-                                        client=client, acks=ACKS, linger_ms=LINGER_MS,
-                                        batch_size=BATCH_SIZE)  # fmt: skip
-            apis[client] = ApiService(settings, Path(tmp) / f"api-{client}.log").start()
+    clients = ["kafka-python"] if args.quick else ["kafka-python", "confluent-kafka"]
+    with tempfile.TemporaryDirectory() as tmp, \
+            broker(args.bootstrap_servers, Path(tmp) / "kafka") as (bootstrap, _pids):  # fmt: skip
+        apis = start_apis(bootstrap, clients, Path(tmp))
         try:
-            scenarios = {
-                "java": lambda: run_java(bootstrap, args.records, size),
-                "kafka-python": lambda: run_kafka_python(bootstrap, values),
-                "confluent-kafka": lambda: run_confluent(bootstrap, values),
-                "http-batch-kafka-python": lambda: run_http_batch(apis["kafka-python"], args.records),
-                "http-batch-confluent-kafka": lambda: run_http_batch(
-                    apis["confluent-kafka"], args.records),
-            }  # fmt: skip
+            chosen = scenarios(bootstrap, apis, values, size, args, Path(tmp))
             for rep in range(args.repeats):
-                for name, fn in scenarios.items():
+                for name, fn in chosen.items():
                     rate = fn()
                     rates.setdefault(name, []).append(rate)
                     print(f"  rep {rep + 1} {name:28s} {rate:>10,.0f} records/s", flush=True)
@@ -155,31 +192,14 @@ def main(argv=None) -> dict:
             for api in apis.values():
                 api.stop()
 
-    med = {name: statistics.median(v) for name, v in rates.items()}
-    ratios = {
-        "http batch / raw producer (kafka-python)":
-            (med["http-batch-kafka-python"] / med["kafka-python"], 0.5),
-        "http batch / raw producer (confluent-kafka)":
-            (med["http-batch-confluent-kafka"] / med["confluent-kafka"], 0.5),
-        "kafka-python / Kafka ProducerPerformance": (med["kafka-python"] / med["java"], None),
-        "confluent-kafka / Kafka ProducerPerformance": (med["confluent-kafka"] / med["java"], None),
-    }  # fmt: skip
     print("\nmedian records/s:")
-    for name, value in med.items():
-        print(f"  {name:28s} {value:>10,.0f}")
-    print("ratios:")
-    for name, (ratio, target) in ratios.items():
-        met = target is not None and ratio >= target
-        verdict = (
-            "" if target is None else f" (target >= {target:.1f}: {'met' if met else 'MISSED'})"
-        )
-        print(f"  {name:45s} {ratio:6.2f}{verdict}")
-    figures = {"medians": med, "runs": rates,
-               "ratios": {k: {"ratio": r, "target": t} for k, (r, t) in ratios.items()},
-               "record_bytes": size, "records": args.records}  # fmt: skip
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return figures
+    for name, runs in rates.items():
+        print(f"  {name:28s} {figs.runs(name, runs, 'records/s'):>10,.0f}")
+    for client in clients:
+        figs.ratio(f"HTTP batch / raw producer ({client})", 3, f"http-batch-{client}", client, 0.5)
+    figs.ratio("kafka-python / Kafka ProducerPerformance", 4, "kafka-python", "java")
+    figs.ratio("confluent-kafka / Kafka ProducerPerformance", 4, "confluent-kafka", "java")
+    return figs.finish(args.json)
 
 
 if __name__ == "__main__":

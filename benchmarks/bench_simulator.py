@@ -1,7 +1,7 @@
 """How fast is the load simulator? Its ceiling against a no-op API vs wrk's, in the same run.
 
     .venv/bin/python benchmarks/bench_simulator.py [--repeats 3] [--duration 10] [--endpoint single]
-        [--variants raw,rawx2,aiohttp]
+        [--variants raw,rawx2,aiohttp] [--quick] [--json PATH]
 
 Serves the API with `--delivery noop` under gunicorn (or, when the API cannot start, a minimal
 gunicorn + Flask no-op app), then alternates wrk (`-t2 -c200`, a Lua script POSTing a JSON event)
@@ -9,6 +9,7 @@ and the simulator variants (200 senders; `raw` = the lean HTTP client, `rawx2` =
 client processes, `aiohttp` = aiohttp's client) against the same endpoint. Prints the machine, the
 medians of requests/s, each client's CPU per request, and the ratio simulator/wrk (target >= 0.7:
 the simulator must not be what limits a run). Needs `wrk` (scripts/install-system-deps.sh).
+`--quick`: the default client (`raw`, one process) only, 5 s per wrk run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import re
 import resource
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +32,8 @@ from flask import Flask, jsonify, request
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from figures import Figures  # noqa: E402
 
 from harness.ports import free_port  # noqa: E402
 from harness.processes import ManagedProcess  # noqa: E402
@@ -190,7 +192,7 @@ def machine() -> dict:
             "wrk": wrk.strip()}  # fmt: skip
 
 
-def main() -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="simulator ceiling vs wrk against a no-op API")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -200,23 +202,38 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     p.add_argument("--variants", default="raw,rawx2,aiohttp",
                    help="simulator variants: http client [x client processes]")  # fmt: skip
-    args = p.parse_args()
+    p.add_argument("--quick", action="store_true", help="variant raw only, 5 s per wrk run")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--bootstrap-servers", help="ignored: no Kafka here (accepted for uniformity)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.variants, args.duration = "raw", 5
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is missing: run scripts/install-system-deps.sh", file=sys.stderr)
         return 2
 
+    figs = Figures("simulator", "Load simulator vs wrk against the no-op API", vars(args))
     path = "/events" if args.endpoint == "batch" else "/register_event"
     batch = args.events_per_request if args.endpoint == "batch" else 1
     clients = args.variants.split(",")
-    print("machine:", machine())
+    info = machine()
+    figs.data["libraries"]["wrk"] = info["wrk"]
+    print("machine:", info)
     runs: dict[str, list[dict]] = {name: [] for name in ["wrk", *clients]}
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
         out = Path(tmp)
         server, url, which = start_server(args.workers, path, out)
         try:
-            print(f"server: {which}, {args.workers} gunicorn workers, {args.connections} "
-                  f"connections, endpoint {path}"
-                  + (f" ({batch} events/request)" if batch > 1 else ""))  # fmt: skip
+            setup = (f"server: {which}, {args.workers} gunicorn workers, {args.connections} "
+                     f"connections, endpoint {path}"
+                     + (f" ({batch} events/request)" if batch > 1 else ""))  # fmt: skip
+            print(setup)
+            figs.note(setup)
             lua = wrk_script(path, batch, out)
             # Size the simulator's runs to take about as long as wrk's, from a short trial.
             trial = run_simulator(url, args.endpoint, batch, args.connections, 2000 * batch)
@@ -231,22 +248,23 @@ def main() -> int:
                     f"{name} {r[-1]['rps']:6.0f} req/s" for name, r in runs.items()), flush=True)  # fmt: skip
         finally:
             server.stop()
-    report(runs, batch, args.repeats)
+    report(runs, batch, args.repeats, figs)
+    figs.finish(args.json)
     return 0
 
 
-def report(runs: dict[str, list[dict]], batch: int, repeats: int) -> None:
-    wrk_rps = statistics.median(r["rps"] for r in runs["wrk"])
+def report(runs: dict[str, list[dict]], batch: int, repeats: int, figs: Figures) -> None:
     print(f"medians of {repeats} (requests/s; client CPU per request):")
     for name, results in runs.items():
-        rps = statistics.median(r["rps"] for r in results)
-        cpu = statistics.median(r["cpu_us"] for r in results)
+        rps = figs.runs(name, [r["rps"] for r in results], "requests/s")
+        cpu = figs.runs(f"{name} client CPU", [r["cpu_us"] for r in results], "CPU-us/request")
         line = f"  {name:8s} {rps:7.0f} req/s ({rps * batch:7.0f} events/s)  cpu {cpu:6.1f} us/req"
         if name != "wrk":
-            p99 = statistics.median(r["p99"] for r in results)
-            line += f"  p99 {p99:6.1f} ms  ratio to wrk {rps / wrk_rps:.2f}"
+            p99 = figs.runs(f"{name} p99", [r["p99"] for r in results], "ms")
+            line += f"  p99 {p99:6.1f} ms  ratio to wrk {rps / figs.median('wrk'):.2f}"
+            target = 0.7 if name == "raw" else None  # the default client is the one that counts
+            figs.ratio(f"simulator ({name}) / wrk, same no-op endpoint", 5, name, "wrk", target)
         print(line)
-    print("target: simulator / wrk >= 0.70")
 
 
 if __name__ == "__main__":
