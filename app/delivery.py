@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from app.breaker import CircuitBreaker
 from app.producer_client import KafkaUnavailable, ProducerClient, make_client
 from app.settings import ProducerSettings
 
@@ -40,6 +41,8 @@ class Publisher:
         self._closed = False
         self._health_lock = threading.Lock()
         self._health: tuple[float, bool, str] | None = None  # (checked_at, ok, detail)
+        # Requests that wait for Kafka fail fast while it is known to be down (no thread pile-up).
+        self.breaker = CircuitBreaker(cooldown_s=1.0)
 
     @property
     def uses_kafka(self) -> bool:
@@ -75,6 +78,21 @@ class Publisher:
         mode = self.settings.delivery
         if mode == "noop":
             return [None] * len(values)
+        waits = mode != "async"
+        if waits and not self.breaker.allow():
+            return [
+                "Kafka unavailable: recent requests failed; retry in "
+                f"{self.breaker.retry_after_s():.1f} s"
+            ] * len(values)
+        failures = self._send(mode, values, deadline)
+        if waits:
+            if values and all(failures):
+                self.breaker.failure()
+            else:
+                self.breaker.success()
+        return failures
+
+    def _send(self, mode: str, values: Sequence[bytes], deadline: float) -> list[str | None]:
         try:
             client = self.client(deadline)
         except KafkaUnavailable as exc:
@@ -125,9 +143,9 @@ class Publisher:
 
     def stats(self) -> dict:
         client = self._client
-        if client is None:
-            return {"sent": 0, "failed": 0}
-        return {"sent": client.stats.sent, "failed": client.stats.failed}
+        counts = {"sent": 0, "failed": 0} if client is None else {
+            "sent": client.stats.sent, "failed": client.stats.failed}  # fmt: skip
+        return {**counts, "fast_failed": self.breaker.rejected, "breaker": self.breaker.state}
 
     def close(self, timeout: float | None = None) -> None:
         """Flush what was accepted and close the producer (worker exit, SIGTERM)."""

@@ -7,7 +7,7 @@ that many records, so a fault lands mid-stream whatever the throughput:
 | --- | --- |
 | `kill-broker` | at 1/2: SIGKILL the leader of partition 0 (needs replication >= 2) |
 | `kill-broker-twice` | at 1/3: SIGKILL a leader, restart it, wait until every replica is back in sync; at 2/3: SIGKILL another broker |
-| `kafka-outage` | at 1/2: SIGKILL every broker, wait `outage_s`, restart them all |
+| `kafka-outage` | at 1/3: SIGKILL every broker, wait `outage_s`, restart them all (the run must outlast the restart) |
 | `kill-consumer` | at 1/2: SIGKILL consumer 0 and restart it |
 | `restart-api` | at 1/2: SIGTERM the API (graceful) and restart it |
 """
@@ -157,7 +157,7 @@ def plan(cfg, kafka, consumers, api, topic: str, bootstrap: str) -> list[tuple[i
             (events // 3, kill_restart_leader),
             (2 * events // 3, lambda: kill_leader(avoid=killed_first[0] if killed_first else None)),
         ],
-        "kafka-outage": [(events // 2, outage)],
+        "kafka-outage": [(events // 3, outage)],
         "kill-consumer": [(events // 2, kill_consumer)],
         "restart-api": [(events // 2, restart_api)],
     }

@@ -83,7 +83,7 @@ def _api_rss_sampler(stop: threading.Event, peaks: list[int]) -> None:
 
 def test_kafka_down_for_10_s_fails_fast_recovers_and_loses_nothing(tmp_path):
     timeout_s = 2.0
-    cfg = RunConfig(events=9000, rate=300, fault="kafka-outage", outage_s=10,
+    cfg = RunConfig(events=12000, rate=200, fault="kafka-outage", outage_s=10,
                     delivery_timeout_s=timeout_s, drain_timeout_s=90)  # fmt: skip
     stop, rss = threading.Event(), []
     sampler = threading.Thread(target=_api_rss_sampler, args=(stop, rss), daemon=True)
@@ -98,11 +98,15 @@ def test_kafka_down_for_10_s_fails_fast_recovers_and_loses_nothing(tmp_path):
 
     records = pd.read_parquet(tmp_path / "run" / "client_records.parquet")
     requests = records.drop_duplicates("request_id")
-    failed = requests[requests["status"] == 503]
-    assert len(failed) > 0, "nothing failed while Kafka was down"
-    # 503 within the delivery timeout (plus scheduling slack): no request hangs on a dead Kafka.
-    assert (failed["done_at"] - failed["sent_at"]).max() < timeout_s + 2.0
+    latency = requests["done_at"] - requests["sent_at"]
+    failed = requests["status"] == 503
+    assert failed.sum() > 0, "nothing failed while Kafka was down"
     assert set(requests["status"]) <= {202, 503}, set(requests["status"])
+    # 503 quickly: most fail fast (the circuit breaker), none waits much past the delivery timeout
+    # on top of the queueing the same load saw before the outage.
+    before = requests["sent_at"] < outage["at"]
+    assert latency[failed].median() < 0.5, latency[failed].describe()
+    assert latency[failed].max() < timeout_s + latency[before].max() + 2.0
     # The API recovered by itself: events sent after the brokers were back were accepted.
     back_at = outage["at"] + outage["took_s"]
     after = requests[requests["sent_at"] > back_at + 3]
