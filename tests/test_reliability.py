@@ -83,7 +83,8 @@ def _api_rss_sampler(stop: threading.Event, peaks: list[int]) -> None:
 
 def test_kafka_down_for_10_s_fails_fast_recovers_and_loses_nothing(tmp_path):
     timeout_s = 2.0
-    cfg = RunConfig(events=12000, rate=200, fault="kafka-outage", outage_s=10,
+    # 80 s at 200 events/s: the outage starts at 1/3, and the run must outlast the restart.
+    cfg = RunConfig(events=16000, rate=200, fault="kafka-outage", outage_s=10,
                     delivery_timeout_s=timeout_s, drain_timeout_s=90)  # fmt: skip
     stop, rss = threading.Event(), []
     sampler = threading.Thread(target=_api_rss_sampler, args=(stop, rss), daemon=True)
@@ -107,10 +108,11 @@ def test_kafka_down_for_10_s_fails_fast_recovers_and_loses_nothing(tmp_path):
     before = requests["sent_at"] < outage["at"]
     assert latency[failed].median() < 0.5, latency[failed].describe()
     assert latency[failed].max() < timeout_s + latency[before].max() + 2.0
-    # The API recovered by itself: events sent after the brokers were back were accepted.
+    # The API recovered by itself: what was sent once the brokers were back was accepted.
     back_at = outage["at"] + outage["took_s"]
-    after = requests[requests["sent_at"] > back_at + 3]
-    assert len(after) > 0 and after["status"].eq(202).mean() > 0.95
+    after = requests[requests["sent_at"] > back_at + 5]
+    assert len(after) >= 200, f"run too short to see the recovery ({len(after)} requests after)"
+    assert after["status"].eq(202).mean() > 0.9, after["status"].value_counts()
     # Memory stayed bounded: no pile-up of waiting threads or queued events.
     assert max(rss) < 1024 * 2**20, f"API peak RSS {max(rss) / 2**20:.0f} MiB"
     _record("Kafka down for 10 s (1 broker, delivery timeout 2 s)", metrics,
