@@ -26,9 +26,13 @@ class CircuitBreaker:
         self,
         cooldown_s: float = 1.0,
         threshold: int = 5,
+        probe_timeout_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cooldown_s = cooldown_s
+        # A probe that never reports (its request died) must not keep the breaker shut forever.
+        self.probe_timeout_s = probe_timeout_s
+        self._probe_at = 0.0
         self.threshold = threshold
         self._failures = 0
         self._clock = clock
@@ -50,11 +54,17 @@ class CircuitBreaker:
         with self._lock:
             if self._state == CLOSED:
                 return True
-            if self._clock() - self._opened_at < self.cooldown_s or self._probing:
+            now = self._clock()
+            probe_alive = self._probing and now - self._probe_at < self.probe_timeout_s
+            if now - self._opened_at < self.cooldown_s or probe_alive:
                 self.rejected += 1
                 return False
-            self._probing = True
+            self._probing, self._probe_at = True, now
             return True
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self._failures
 
     def retry_after_s(self) -> float:
         with self._lock:

@@ -24,6 +24,8 @@ from app.settings import ProducerSettings
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[ProducerSettings, float], ProducerClient]
+# Requests in a row whose every record failed before the producer is rebuilt (several probes).
+REBUILD_AFTER_FAILURES = 10
 
 
 def _remaining(deadline: float) -> float:
@@ -42,7 +44,9 @@ class Publisher:
         self._health_lock = threading.Lock()
         self._health: tuple[float, bool, str] | None = None  # (checked_at, ok, detail)
         # Requests that wait for Kafka fail fast while it is known to be down (no thread pile-up).
-        self.breaker = CircuitBreaker(cooldown_s=1.0)
+        self.breaker = CircuitBreaker(
+            cooldown_s=1.0, probe_timeout_s=settings.delivery_timeout_s + 1
+        )
 
     @property
     def uses_kafka(self) -> bool:
@@ -84,13 +88,34 @@ class Publisher:
                 "Kafka unavailable: recent requests failed; retry in "
                 f"{self.breaker.retry_after_s():.1f} s"
             ] * len(values)
-        failures = self._send(mode, values, deadline)
+        try:
+            failures = self._send(mode, values, deadline)
+        except BaseException:
+            if waits:
+                self.breaker.failure()  # a probe must always report, or the breaker stays shut
+            raise
         if waits:
             if values and all(failures):
                 self.breaker.failure()
+                if self.breaker.consecutive_failures % REBUILD_AFTER_FAILURES == 0:
+                    self._rebuild_client()
             else:
                 self.breaker.success()
         return failures
+
+    def _rebuild_client(self) -> None:
+        """Drop a producer whose deliveries keep failing; the next request builds a new one.
+
+        After Kafka stopped answering mid-request (a freeze, a partition), kafka-python's idempotent
+        producer can stay wedged once Kafka is back (its expired batches left the broker's sequence
+        numbers ahead of its own); a new producer starts a new sequence. What the old one still
+        holds was answered 503 already, so nothing accepted is dropped.
+        """
+        with self._client_lock:
+            old, self._client = self._client, None
+        if old is not None:
+            log.warning("rebuilding the Kafka producer: deliveries kept failing")
+            threading.Thread(target=old.close, args=(1.0,), daemon=True).start()
 
     def _send(self, mode: str, values: Sequence[bytes], deadline: float) -> list[str | None]:
         try:

@@ -7,7 +7,7 @@ that many records, so a fault lands mid-stream whatever the throughput:
 | --- | --- |
 | `kill-broker` | at 1/2: SIGKILL the leader of partition 0 (needs replication >= 2) |
 | `kill-broker-twice` | at 1/3: SIGKILL a leader, restart it, wait until every replica is back in sync; at 2/3: SIGKILL another broker |
-| `kafka-outage` | at 1/3: SIGKILL every broker, wait `outage_s`, restart them all (the run must outlast the restart) |
+| `kafka-outage` | at 1/3: freeze every broker (SIGSTOP) for `outage_s`, then let them run on (SIGCONT): Kafka answers nothing, connections hang, as in a network partition; recovery does not wait for a JVM restart (killed brokers are the kill-broker faults) |
 | `kill-consumer` | at 1/2: SIGKILL consumer 0 and restart it |
 | `restart-api` | at 1/2: SIGTERM the API (graceful) and restart it |
 """
@@ -132,10 +132,10 @@ def plan(cfg, kafka, consumers, api, topic: str, bootstrap: str) -> list[tuple[i
 
     def outage() -> dict:
         for node in nodes:
-            kafka.kill_node(node)
+            kafka.pause_node(node)
         time.sleep(cfg.outage_s)
         for node in nodes:
-            kafka.start_node(node, wait=False)
+            kafka.resume_node(node)
         kafka.wait_ready()
         return {"fault": "kafka-outage", "down_s": cfg.outage_s}
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -265,7 +266,8 @@ class EmbeddedKafka:
         """SIGTERM every node (in parallel), SIGKILL those still alive after the timeout."""
         running = [n.process for n in self.nodes if n.process is not None and n.process.running()]
         for proc in running:
-            proc.signal(15)
+            proc.signal(signal.SIGCONT)  # a paused node must run to handle SIGTERM
+            proc.signal(signal.SIGTERM)
         for proc in running:
             proc.stop(self.stop_timeout)
 
@@ -273,6 +275,13 @@ class EmbeddedKafka:
     def kill_node(self, node_id: int) -> None:
         """SIGKILL one broker (no clean shutdown)."""
         self._node(node_id).process.kill()
+
+    def pause_node(self, node_id: int) -> None:
+        """SIGSTOP: the broker stops answering (connections hang, as in a network partition)."""
+        self._node(node_id).process.signal(signal.SIGSTOP)
+
+    def resume_node(self, node_id: int) -> None:
+        self._node(node_id).process.signal(signal.SIGCONT)
 
     def stop_node(self, node_id: int) -> None:
         self._node(node_id).process.stop(self.stop_timeout)

@@ -58,3 +58,15 @@ def test_half_open_lets_one_probe_through_and_its_outcome_decides():
     breaker.success()
     assert breaker.state == CLOSED
     assert all(breaker.allow() for _ in range(5))
+
+
+def test_a_probe_that_never_reports_does_not_keep_it_shut():
+    clock = Clock()
+    breaker = CircuitBreaker(cooldown_s=1.0, threshold=1, probe_timeout_s=3.0, clock=clock)
+    breaker.failure()
+    clock.now += 1.0
+    assert breaker.allow()  # the probe, which then vanishes without success() or failure()
+    clock.now += 2.0
+    assert not breaker.allow()
+    clock.now += 1.5
+    assert breaker.allow()  # a new probe
