@@ -68,24 +68,32 @@ class FaultTrigger:
                 except Exception as exc:  # the run records it instead of dying
                     report = {"at_offset": offset, "at": started, "error": repr(exc)}
                 report["took_s"] = round(time.time() - started, 3)
+                report["after_load"] = self._stop.is_set()
                 self.reports.append(report)
         finally:
             consumer.close()
 
     def _wait_for(self, consumer: KafkaConsumer, threshold: int) -> int | None:
-        while not self._stop.is_set():
+        """The topic's size once it reaches `threshold`; None if the run ends before it does.
+
+        A step whose threshold was reached still runs after the load stopped (a slow machine
+        can take longer to restart a broker than the run lasts); its report says `after_load`.
+        """
+        while True:
             try:
                 offset = topic_end_offset(consumer, self.topic, self.partitions)
             except Exception:  # every broker may be down (an outage): try again
                 offset = -1
             if offset >= threshold:
                 return offset
+            if self._stop.is_set():
+                return None
             self._stop.wait(0.05)
-        return None
 
     def stop(self) -> list[dict]:
+        """The load is over: run what is due, skip the rest, return the reports."""
         self._stop.set()
-        self._thread.join(timeout=180)
+        self._thread.join(timeout=240)
         return self.reports
 
 

@@ -3,8 +3,12 @@ whatever the generated request, the answer is never a 5xx and conforms to the do
 
 from __future__ import annotations
 
+import json
+import os
+
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from app.api import create_app
@@ -19,8 +23,47 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
 PER_ITEM_CHECKS = [negative_data_rejection, positive_data_acceptance]
 
 
+# CI runs a bounded number of cases; a longer run by hand: FUZZ_EXAMPLES=2000 pytest tests/test_api_fuzz.py
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+
+
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_document(case):
     excluded = PER_ITEM_CHECKS if case.path == "/events" else []
     case.call_and_validate(excluded_checks=excluded)
+
+
+# Any JSON value at all, nested, with the field names the API looks at mixed in.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(["event", "user_id", "event_id", "sent_at", "x"]) | st.text(max_size=8),
+            children,
+            max_size=6,
+        )
+    ),
+    max_leaves=30,
+)
+client = app.test_client()
+
+
+def _answer_is_sound(response) -> None:
+    assert response.status_code < 500, response.get_data(as_text=True)
+    body = response.get_json()
+    if response.status_code >= 400:
+        assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
+
+
+@settings(max_examples=EXAMPLES * 5, deadline=None)
+@given(value=json_values, path=st.sampled_from(["/register_event", "/events"]))
+def test_any_json_value_gets_a_sound_answer(value, path):
+    _answer_is_sound(client.post(path, data=json.dumps(value), content_type="application/json"))
+
+
+@settings(max_examples=EXAMPLES * 5, deadline=None)
+@given(body=st.binary(max_size=300), path=st.sampled_from(["/register_event", "/events"]))
+def test_any_bytes_get_a_sound_answer(body, path):
+    _answer_is_sound(client.post(path, data=body, content_type="application/json"))
