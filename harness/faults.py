@@ -62,13 +62,13 @@ class FaultTrigger:
                 offset = self._wait_for(consumer, threshold)
                 if offset is None:
                     return
-                started = time.time()
+                started, after_load = time.time(), self._stop.is_set()
                 try:
                     report = {"at_offset": offset, "at": started, **action()}
                 except Exception as exc:  # the run records it instead of dying
                     report = {"at_offset": offset, "at": started, "error": repr(exc)}
                 report["took_s"] = round(time.time() - started, 3)
-                report["after_load"] = self._stop.is_set()
+                report["after_load"] = after_load
                 self.reports.append(report)
         finally:
             consumer.close()
