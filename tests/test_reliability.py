@@ -116,7 +116,7 @@ def test_kafka_frozen_for_10_s_fails_fast_recovers_and_loses_nothing(tmp_path):
     # Memory stayed bounded: no pile-up of waiting threads or queued events.
     assert max(rss) < 1024 * 2**20, f"API peak RSS {max(rss) / 2**20:.0f} MiB"
     _record("Kafka frozen (SIGSTOP) for 10 s (1 broker, delivery timeout 2 s)", metrics,
-            http_503=int(len(failed)), api_peak_rss_mib=round(max(rss) / 2**20))  # fmt: skip
+            http_503=int(failed.sum()), api_peak_rss_mib=round(max(rss) / 2**20))  # fmt: skip
 
 
 def test_api_sigterm_mid_run_loses_nothing_that_was_accepted(kafka, tmp_path):
