@@ -12,7 +12,7 @@ import types
 from dataclasses import dataclass, fields
 from typing import Union, get_args, get_origin, get_type_hints
 
-from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES
+from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, ProducerSettings
 
 ENDPOINTS = ("single", "batch")
 SERVERS = ("gunicorn", "werkzeug")
@@ -75,19 +75,20 @@ class RunConfig:
     rate: float | None = None
     endpoint: str = "single"
     events_per_request: int = 500
-    acks: str = "all"
-    linger_ms: int = 5
-    batch_size: int = 65536
-    compression: str = "none"
+    # The producer's defaults are the API's own (app/settings.py): one source of truth.
+    acks: str = ProducerSettings.acks
+    linger_ms: int = ProducerSettings.linger_ms
+    batch_size: int = ProducerSettings.batch_size
+    compression: str = ProducerSettings.compression
     topic: str = "events"
     partitions: int = 3
     consumers: int = 1
-    client: str = "kafka-python"
+    client: str = ProducerSettings.client
     server: str = "gunicorn"
     workers: int | None = None
     worker_threads: int | None = None
-    delivery: str = "ack"
-    delivery_timeout_s: float = 10.0
+    delivery: str = ProducerSettings.delivery
+    delivery_timeout_s: float = ProducerSettings.delivery_timeout_s
     brokers: int = 1
     replication_factor: int = 1
     min_insync_replicas: int | None = None
