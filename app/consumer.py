@@ -6,10 +6,12 @@
 Each poll returns a batch: it is formatted (app.eventlog), appended to the file in one write, and
 only then are its offsets committed. The commit is sent without waiting for the answer, so the
 next poll is not held up by a round trip (that wait would add to the measured end-to-end latency);
-at shutdown, what was written is committed once more, waiting. A crash therefore re-delivers at
-most what was written but not yet committed (duplicates, never losses). The bytes are with the
-kernel once written: they survive SIGKILL of this process; `--fsync` also makes them survive a
-crash of the machine, at a cost per batch.
+with kafka-python at most one commit is out at a time, and batches written meanwhile go together
+in the next (app.commit_flight: a dying coordinator is not flooded). At shutdown, what was
+written is committed once more, waiting. A crash therefore re-delivers at most what was written
+but not yet committed (duplicates, never losses). The bytes are with the kernel once written:
+they survive SIGKILL of this process; `--fsync` also makes them survive a crash of the machine,
+at a cost per batch.
 
 Environment (flags win): KAFKA_BOOTSTRAP_SERVERS, EVENTS_TOPIC, CONSUMER_GROUP, EVENTS_LOG,
 KAFKA_CLIENT, DEAD_LETTER_LOG, CONSUMER_FSYNC (1/true), CONSUMER_MAX_RECORDS,
@@ -18,8 +20,9 @@ KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL_CAFILE
 KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE (never printed).
 
 stdout gets: the client library, one `consumer ready` line once partitions are assigned, and a
-summary at exit. Exit codes: 0 stopped by SIGTERM/SIGINT, 1 the log could not be written (nothing
-of the failed batch was committed), 2 bad arguments, 3 Kafka client failure.
+summary at exit. A broker that dies (a partition leader, the group coordinator) is retried, not
+fatal. Exit codes: 0 stopped by SIGTERM/SIGINT, 1 the log could not be written (nothing of the
+failed batch was committed), 2 bad arguments, 3 a non-retriable Kafka client failure.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +154,7 @@ class Summary:
     dead_letters: int = 0
     batches: int = 0
     commit_failures: int = 0
+    kafka_errors: int = 0  # transient client errors the loop retried (e.g. a broker died)
     # partition -> next offset, for what was written on partitions this consumer still holds
     written: dict[int, int] = field(default_factory=dict, repr=False)
 
@@ -263,7 +268,12 @@ def commit_written(client: ConsumerClient, summary: Summary) -> None:
             # Already written: Kafka will deliver these again, which the log tolerates.
             summary.commit_failures += 1
             print(f"consumer: final commit failed (re-delivered later): {exc}", file=sys.stderr)
+
+
+def count_client_errors(client: ConsumerClient, summary: Summary) -> None:
+    """The client's own counts, added however the loop ended."""
     summary.commit_failures += client.async_commit_failures
+    summary.kafka_errors += client.transient_errors
 
 
 def run(settings: ConsumerSettings) -> int:
@@ -291,8 +301,10 @@ def run(settings: ConsumerSettings) -> int:
         code = 1
     except Exception as exc:  # a fatal Kafka error: what was written stays, uncommitted
         print(f"consumer: kafka client failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        traceback.print_exc()  # where in the client it failed: the message alone rarely says
         code = 3
     finally:
+        count_client_errors(client, summary)
         client.close()
         sink.close()
     print(summary.line(client.name), flush=True)

@@ -9,10 +9,12 @@ are never skipped.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from app.commit_flight import CommitFlight
 from app.eventlog import Record
 
 CLIENTS = ("kafka-python", "confluent-kafka")
@@ -62,6 +64,7 @@ class CommitFailed(Exception):
 class ConsumerClient(Protocol):
     name: str  # library and version, printed at start
     async_commit_failures: int  # asynchronous commits the group rejected (seen so far)
+    transient_errors: int  # retriable errors met while polling (retried, not fatal)
 
     def subscribe(
         self, topic: str, on_assigned: OnPartitions, on_revoked: OnPartitions
@@ -80,35 +83,55 @@ class ConsumerClient(Protocol):
 
 
 def _report_async_failure(error: object) -> None:
-    print(f"consumer: async commit failed (records will be re-delivered): {error}", file=sys.stderr)
+    print(f"consumer: async commit failed (retried with the next commit): {error}", file=sys.stderr)
+
+
+def _report_transient(error: object) -> None:
+    print(f"consumer: kafka error (retrying): {error}", file=sys.stderr, flush=True)
+
+
+def _kafka_python_consumer(cfg: ClientConfig):
+    import kafka
+
+    security = {_KAFKA_PYTHON_SECURITY[k]: v for k, v in cfg.security.items() if v}
+    return kafka.KafkaConsumer(
+        bootstrap_servers=cfg.bootstrap_servers.split(","),
+        group_id=cfg.group_id,
+        client_id="events-consumer",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=cfg.max_records,
+        session_timeout_ms=cfg.session_timeout_ms,
+        heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+        # kafka-python backs off up to 30 s from a broker that refused connections; a killed
+        # broker that restarts (and may lead partitions again) would wait that long. 1 s is
+        # the Java client's default.
+        reconnect_backoff_max_ms=1000,
+        **security,
+    )
 
 
 class KafkaPythonClient:
-    def __init__(self, cfg: ClientConfig) -> None:
+    def __init__(self, cfg: ClientConfig, consumer=None) -> None:
+        """`consumer`: a ready kafka.KafkaConsumer (tests); None builds one from `cfg`."""
         import kafka
 
-        security = {_KAFKA_PYTHON_SECURITY[k]: v for k, v in cfg.security.items() if v}
-        self._consumer = kafka.KafkaConsumer(
-            bootstrap_servers=cfg.bootstrap_servers.split(","),
-            group_id=cfg.group_id,
-            client_id="events-consumer",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=cfg.max_records,
-            session_timeout_ms=cfg.session_timeout_ms,
-            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
-            **security,
-        )
+        self._consumer = consumer if consumer is not None else _kafka_python_consumer(cfg)
         self.name = f"kafka-python {kafka.__version__}"
         self.async_commit_failures = 0
+        self.transient_errors = 0  # retriable errors raised by poll(), retried
         self._topic = ""
+        self._commits = CommitFlight(self._send_commit)
 
     def subscribe(self, topic: str, on_assigned: OnPartitions, on_revoked: OnPartitions) -> None:
         from kafka import ConsumerRebalanceListener
 
         # kafka-python runs these on its event loop: they must not block (nor commit).
+        commits = self._commits
+
         class Listener(ConsumerRebalanceListener):
             def on_partitions_revoked(self, revoked):
+                commits.forget(tp.partition for tp in revoked)
                 on_revoked(sorted(tp.partition for tp in revoked))
 
             def on_partitions_assigned(self, assigned):
@@ -122,26 +145,56 @@ class KafkaPythonClient:
         self._consumer.partitions_for_topic(topic)
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
-        polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
-        return [(tp.partition, r.offset, r.value) for tp, recs in polled.items() for r in recs]
-
-    def commit(self, offsets: Mapping[int, int], asynchronous: bool = False) -> None:
-        from kafka import OffsetAndMetadata, TopicPartition
         from kafka.errors import KafkaError
 
-        tps = {TopicPartition(self._topic, p): OffsetAndMetadata(o) for p, o in offsets.items()}
+        try:
+            polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as exc:
+            # kafka-python 3.0.12 lets some broker failures escape poll(): when finding a new
+            # group coordinator fails and the metadata refresh it triggers fails too (a broker
+            # just died: ECONNREFUSED), ensure_coordinator_ready raises instead of retrying.
+            # The consumer itself is intact: back off briefly and poll again.
+            if not exc.retriable:
+                raise
+            self._on_transient(exc)
+            time.sleep(min(timeout_s, 0.2))
+            return []
+        finally:
+            self._commits.flush()  # answered commits freed the slot: send what waits
+        return [(tp.partition, r.offset, r.value) for tp, recs in polled.items() for r in recs]
+
+    def _on_transient(self, exc: Exception) -> None:
+        self.transient_errors += 1
+        if self.transient_errors <= 20 or self.transient_errors % 100 == 0:  # bounded output
+            _report_transient(f"{type(exc).__name__}: {exc} (#{self.transient_errors})")
+
+    def commit(self, offsets: Mapping[int, int], asynchronous: bool = False) -> None:
+        from kafka.errors import KafkaError
+
         if asynchronous:
-            self._consumer.commit_async(tps, callback=self._on_async_commit)
+            self._commits.add(offsets)
             return
         try:
-            self._consumer.commit(tps)
+            self._consumer.commit(self._topic_offsets(offsets))
         except KafkaError as exc:
             raise CommitFailed(f"{type(exc).__name__}: {exc}") from exc
 
-    def _on_async_commit(self, offsets, response) -> None:
-        if isinstance(response, Exception):
-            self.async_commit_failures += 1
-            _report_async_failure(f"{type(response).__name__}: {response}")
+    def _topic_offsets(self, offsets: Mapping[int, int]) -> dict:
+        from kafka import OffsetAndMetadata, TopicPartition
+
+        return {TopicPartition(self._topic, p): OffsetAndMetadata(o) for p, o in offsets.items()}
+
+    def _send_commit(self, offsets: dict[int, int], done: Callable) -> None:
+        """One asynchronous commit for CommitFlight; kafka-python answers it inside poll()."""
+
+        def answered(_offsets, response) -> None:
+            failed = response if isinstance(response, Exception) else None
+            if failed is not None:
+                self.async_commit_failures += 1
+                _report_async_failure(f"{type(failed).__name__}: {failed}")
+            done(failed)
+
+        self._consumer.commit_async(self._topic_offsets(offsets), callback=answered)
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
@@ -169,6 +222,7 @@ class ConfluentClient:
             f"(librdkafka {confluent_kafka.libversion()[0]})"
         )
         self.async_commit_failures = 0
+        self.transient_errors = 0
         self._topic = ""
         self._errors_seen: set[str] = set()
         self._waiting_commit = False
@@ -193,9 +247,11 @@ class ConfluentClient:
                 records.append((msg.partition(), msg.offset(), msg.value()))
             elif err.fatal():
                 raise KafkaException(err)
-            elif err.str() not in self._errors_seen:  # transient (e.g. topic not there yet)
-                self._errors_seen.add(err.str())
-                print(f"consumer: kafka error (continuing): {err.str()}", file=sys.stderr)
+            else:  # transient (a broker down, the topic not there yet): librdkafka retries
+                self.transient_errors += 1
+                if err.str() not in self._errors_seen:
+                    self._errors_seen.add(err.str())
+                    _report_transient(err.str())
         return records
 
     def commit(self, offsets: Mapping[int, int], asynchronous: bool = False) -> None:

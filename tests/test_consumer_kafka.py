@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
@@ -15,6 +16,8 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
+from harness import admin
+from harness.kafka import EmbeddedKafka
 from harness.processes import ManagedProcess
 
 LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) - (\{.*\})$")
@@ -112,6 +115,21 @@ def parse_log(path: Path) -> list[dict]:
         assert match, f"line does not match the log format: {line!r}"
         docs.append(json.loads(match.group(2)))
     return docs
+
+
+def largest_gap_s(docs: list[dict]) -> float:
+    """The longest time between two consecutive events being read (a stall shows here)."""
+    times = sorted(d["consumed_at"] for d in docs)
+    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+def group_coordinator(bootstrap: str, group: str) -> int:
+    """The broker that coordinates `group` (kafka-python's admin has no public call for it)."""
+    client = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return client._manager.run(client._find_coordinator_id, group)
+    finally:
+        client.close()
 
 
 def committed_total(bootstrap: str, group: str) -> int:
@@ -319,3 +337,52 @@ def test_unwritable_log_path_exits_nonzero_before_consuming(tmp_path):
     out = proc.log_path.read_text()
     assert f"cannot write {tmp_path / 'events.log'}" in out and "EISDIR" in out
     assert "consumer ready" not in out
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Three brokers of this module's own (RF 3, min ISR 2, as the reliability runs): the tests
+    kill brokers, so they cannot share the session's broker."""
+    root = tmp_path_factory.mktemp("cluster")
+    with EmbeddedKafka(brokers=3, root=root, min_insync_replicas=2) as kafka_cluster:
+        yield kafka_cluster
+
+
+@pytest.mark.kafka
+@pytest.mark.cluster
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("client", CLIENTS)
+def test_killing_the_group_coordinators_broker_does_not_stall_the_consumer(
+    cluster, tmp_path, client
+):
+    """SIGKILL the broker that coordinates the group while events stream in: the consumer
+    finds the new coordinator and logs every event. (kafka-python 3.0.12 used to raise
+    ECONNREFUSED out of poll() here, and a commit per batch flooded the moving coordinator.)"""
+    bootstrap, group = cluster.bootstrap_servers, f"g-{uuid.uuid4().hex}"
+    topic = f"t-coordinator-kill-{uuid.uuid4().hex[:8]}"
+    admin.create_topic(bootstrap, topic, 3, replication_factor=3)
+    log = tmp_path / "events.log"
+    proc = start_consumer(tmp_path, bootstrap, topic, group, log, client)
+    wait_for_output(proc, "consumer ready")
+    events = make_events(3000)
+    producer = BackgroundProducer(bootstrap, topic, events, per_second=200)  # ~15 s
+    producer.start()
+    wait_for_lines([log], 600, [proc])
+    victim = group_coordinator(bootstrap, group)
+    cluster.kill_node(victim)
+    try:
+        producer.join(timeout=150)
+        assert producer.error is None
+        wait_for_lines([log], len(events), [proc], timeout=120)
+        out = stop_cleanly(proc)
+    finally:
+        cluster.start_node(victim)  # the next test gets three brokers again
+
+    docs = parse_log(log)
+    assert {d["event_id"] for d in docs} == {e["event_id"] for e in events}
+    # Failover takes the broker's session timeout (9 s) plus a coordinator load; librdkafka's
+    # own 10 s session can expire meanwhile and rejoin (~20 s). Generous for a loaded machine.
+    assert largest_gap_s(docs) < 60, f"stalled {largest_gap_s(docs):.1f} s"
+    assert "max_in_flight" not in out  # commits no longer pile up on the coordinator
+    assert "kafka client failed" not in out
+    assert committed_total(bootstrap, group) == len(events)  # the final commit caught up

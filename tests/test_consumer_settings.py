@@ -16,6 +16,7 @@ from app.consumer import (
     Summary,
     commit_written,
     consume,
+    count_client_errors,
 )
 from app.consumer_client import CommitFailed, next_offsets
 
@@ -100,6 +101,7 @@ class FakeClient:
         self.file_sizes_at_commit = []
         self.log_path = None
         self.async_commit_failures = 0
+        self.transient_errors = 0
         self.fail_sync_commit = fail_sync_commit
 
     def poll(self, max_records, timeout_s):
@@ -144,10 +146,20 @@ def test_final_commit_waits_and_leaves_out_revoked_partitions():
     client = FakeClient([], threading.Event())
     summary = Summary(written={0: 10, 1: 20, 2: 30})
     summary.forget([1])  # a rebalance gave partition 1 to another member
-    client.async_commit_failures = 2
     commit_written(client, summary)
     assert client.commits == [({0: 10, 2: 30}, False)]
-    assert summary.commit_failures == 2
+    assert summary.commit_failures == 0
+
+
+def test_client_error_counts_reach_the_summary_line():
+    client = FakeClient([], threading.Event())
+    client.async_commit_failures, client.transient_errors = 2, 7
+    summary = Summary(events_written=5)
+    count_client_errors(client, summary)
+    assert (summary.commit_failures, summary.kafka_errors) == (2, 7)
+    assert "events_written=5 dead_letters=0 batches=0 commit_failures=2 kafka_errors=7" in (
+        summary.line("x")
+    )
 
 
 def test_a_failed_final_commit_is_counted_not_fatal(capsys):
