@@ -9,6 +9,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 
 def admin_client(bootstrap_servers: str, **client_config) -> KafkaAdminClient:
+    client_config.setdefault("reconnect_backoff_max_ms", 1000)  # brokers restart in fault runs
     return KafkaAdminClient(
         bootstrap_servers=bootstrap_servers, client_id="harness-admin", **client_config
     )

@@ -55,6 +55,9 @@ class FaultTrigger:
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             request_timeout_ms=5000,
+            # kafka-python backs off up to 30 s from a broker that refused connections: a restarted
+            # broker would be ignored for most of a run.
+            reconnect_backoff_max_ms=1000,
             client_id="harness-fault-trigger",
         )
         try:
