@@ -7,7 +7,8 @@ On one embedded broker, same record size (the size of an event as the API produc
 the same linger/batch settings, each scenario on a fresh 3-partition topic, repetitions interleaved:
 - java: Apache Kafka's `ProducerPerformance` (kafka-producer-perf-test, from the kafka-tools jar of
   the same version) in its own JVM;
-- kafka-python / confluent-kafka: a raw producer in this process: send everything, then flush;
+- kafka-python / confluent-kafka: a raw producer in this process: send everything, then flush
+  (kafka-python also with `metrics_enabled=False`, a candidate fix for the API's producer);
 - http-batch-<client>: the API (gunicorn, `ack` delivery) fed by the simulator with POST /events of
   500 events per request: events the broker acknowledged per second, as the client saw them.
 Prints medians and the ratios of issue 6: HTTP batching vs the raw producer (target >= 0.5) and
@@ -75,12 +76,12 @@ def run_java(bootstrap: str, records: int, size: int, log_dir: Path) -> float:
     return float(match[-1][1])
 
 
-def run_kafka_python(bootstrap: str, values: list[bytes]) -> float:
+def run_kafka_python(bootstrap: str, values: list[bytes], metrics: bool = True) -> float:
     from kafka import KafkaProducer
 
     topic = new_topic(bootstrap)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=ACKS, linger_ms=LINGER_MS,
-                             batch_size=BATCH_SIZE)  # fmt: skip
+                             batch_size=BATCH_SIZE, metrics_enabled=metrics)  # fmt: skip
     start = time.perf_counter()
     for value in values:
         producer.send(topic, value)
@@ -122,7 +123,7 @@ def parse_args(argv):
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--java-records", type=int, default=None,
-                   help="records for ProducerPerformance (default 10x --records: its rate counts "
+                   help="records for ProducerPerformance (default 10x --records, 5x with --quick: its rate counts "
                         "from the first send, so a short run measures the JVM warming up)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="30,000 records; HTTP batch: kafka-python")
     p.add_argument("--json", help="also write the figures to this JSON file")
@@ -130,7 +131,7 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.quick:
         args.records = 30_000
-    args.java_records = args.java_records or 10 * args.records
+    args.java_records = args.java_records or (5 if args.quick else 10) * args.records
     return args
 
 
@@ -139,6 +140,8 @@ def scenarios(bootstrap: str, apis: dict, values: list[bytes], size: int, args, 
     chosen = {
         "java": lambda: run_java(bootstrap, args.java_records, size, tmp),
         "kafka-python": lambda: run_kafka_python(bootstrap, values),
+        # kafka-python's per-record metrics sensors show in the API's profile: what do they cost?
+        "kafka-python metrics off": lambda: run_kafka_python(bootstrap, values, metrics=False),
         "confluent-kafka": lambda: run_confluent(bootstrap, values),
     }
     for client, api in apis.items():
@@ -199,6 +202,8 @@ def main(argv=None) -> dict:
         figs.ratio(f"HTTP batch / raw producer ({client})", 3, f"http-batch-{client}", client, 0.5)
     figs.ratio("kafka-python / Kafka ProducerPerformance", 4, "kafka-python", "java")
     figs.ratio("confluent-kafka / Kafka ProducerPerformance", 4, "confluent-kafka", "java")
+    figs.ratio("kafka-python, metrics_enabled=False / default", None, "kafka-python metrics off",
+               "kafka-python")  # fmt: skip
     return figs.finish(args.json)
 
 

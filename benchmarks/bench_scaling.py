@@ -3,35 +3,46 @@
     .venv/bin/python benchmarks/bench_scaling.py [--events 50000] [--repeats 3] [--quick]
         [--json PATH] [--bootstrap-servers B]
 
-Every point is one full experiment (`harness.run.run_experiment`: consumers, API, simulator,
-drain, analysis) on one shared broker, its own topic; throughput is metrics.json's
-`throughput_eps` (unique events logged per second, first send to last consumption). The sweeps
-start from one base point (1 worker, 1 partition, 1 consumer) and grow one dimension at a time:
-- workers 1, 2, 4 (gunicorn processes, 1 partition, 1 consumer);
+Every point is the whole path on one shared broker: its own topic, its consumer group
+(`python -m app.consumer` processes, each writing its own log) and its API (gunicorn, `ack`
+delivery, kafka-python), all started once and kept up, so a repetition measures events flowing,
+not processes starting. A repetition sends `--events` events with the simulator and waits until
+the consumers' logs hold them all; throughput = events / (that instant - the first send), i.e.
+unique events logged per second end to end (as metrics.json's `throughput_eps`, to the 20 ms the
+logs are polled at). The sweeps start from one base point (1 worker, 1 partition, 1 consumer)
+and grow one dimension at a time:
+- workers 1, 2, 4 (gunicorn processes; 1 partition, 1 consumer);
 - partitions 1, 2, 4 (1 worker, 1 consumer);
 - consumers 1, 2, 4 (1 worker, 4 partitions: a consumer per partition at most).
 The load is the batch endpoint, 100 events per request from 16 senders, so that Kafka's side, not
-only HTTP, carries weight. Repetitions are interleaved over the points. Each run also accounts
-the CPU time of the API, the consumers, the broker, the simulator, the rest of the machine and
-the idle time (benchmarks/cpu.py) from the first send to the last consumption: where the 2 cores
-went while events flowed, hence why a curve flattens.
+only HTTP, carries weight. Repetitions are interleaved over the points. Each repetition also
+accounts the CPU time of the API, the consumers, the broker, the simulator, the rest of the
+machine and the idle time (benchmarks/cpu.py): where the 2 cores went while events flowed,
+hence why a curve flattens; and our processes' CPU per event, from which `cores x 1e6 / (CPU-us
+per event)` bounds the events/s this machine could reach with every core ours.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 import sys
 import tempfile
+import time
+import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 from broker import broker
 from cpu import CpuSampler
 from figures import Figures
 
+from app.settings import ProducerSettings
+from harness import admin
 from harness.environment import machine_line
-from harness.params import RunConfig
-from harness.run import run_experiment
+from harness.run import LogCounter, events_log_path
+from harness.services import ApiService, ConsumerService
+from harness.simulator import SimulatorConfig, simulate
 
 SWEEPS = {
     "workers": [(1, 1, 1), (2, 1, 1), (4, 1, 1)],
@@ -39,6 +50,7 @@ SWEEPS = {
     "consumers": [(1, 4, 1), (1, 4, 2), (1, 4, 4)],
 }
 CPU_KINDS = ("api", "consumer", "broker", "simulator", "others", "machine idle")
+OURS = ("api", "consumer", "broker", "simulator")
 
 
 def label(point: tuple[int, int, int]) -> str:
@@ -46,28 +58,70 @@ def label(point: tuple[int, int, int]) -> str:
     return f"w{w} p{p} c{c}"
 
 
-def run_point(point, args, bootstrap: str, broker_pids: list[int], out: Path) -> dict:
-    workers, partitions, consumers = point
-    cfg = RunConfig(
-        events=args.events, threads=args.threads, endpoint="batch",
-        events_per_request=args.events_per_request, workers=workers, partitions=partitions,
-        consumers=consumers, bootstrap_servers=bootstrap,
-    )  # fmt: skip
-    sampler = CpuSampler(broker_pids).start()
-    metrics = run_experiment(cfg, out, progress=False)
-    sampler.stop()
-    window = metrics.get("window") or {}
-    cpu = sampler.window(window.get("start") or 0.0, window.get("end") or float("inf"))
-    counts = metrics["counts"]
-    if counts["lost"] or counts["unique_consumed"] < counts["accepted"]:
-        print(f"  ({label(point)}: lost {counts['lost']} of {counts['accepted']})", file=sys.stderr)
-    wall = metrics["duration_s"] or float("nan")
-    return {
-        "eps": metrics["throughput_eps"] or 0.0,
-        # share of the 2 cores' time from the first send to the last consumption
-        "cpu_share": {k: v / max(1e-9, sum(cpu.values())) for k, v in cpu.items()},
-        "wall": wall,
-    }
+class Point:
+    """One point's topic, consumers and API, up until the ExitStack closes."""
+
+    def __init__(self, point, bootstrap: str, out: Path, stack: ExitStack) -> None:
+        workers, partitions, consumers = point
+        self.name = label(point)
+        topic = f"scaling-{self.name.replace(' ', '')}-{uuid.uuid4().hex[:6]}"
+        admin.create_topic(bootstrap, topic, partitions, 1)
+        out.mkdir(parents=True, exist_ok=True)
+        self.logs = [events_log_path(out, i, consumers) for i in range(consumers)]
+        group = f"scaling-{uuid.uuid4().hex[:8]}"
+        self.consumers = [
+            stack.enter_context(_Stopping(ConsumerService(
+                bootstrap, topic, group, self.logs[i], out / f"consumer-{i}.out")))
+            for i in range(consumers)
+        ]  # fmt: skip
+        settings = ProducerSettings.from_env({}, bootstrap_servers=bootstrap, topic=topic)
+        self.api = stack.enter_context(_Stopping(ApiService(
+            settings, out / "api.log", workers=workers)))  # fmt: skip
+        self.counter = LogCounter(self.logs)
+        self.logged = 0
+
+    def wait_ready(self) -> None:
+        for consumer in self.consumers:
+            consumer.wait_ready()
+        self.api.wait_ready()
+
+    def run(self, args, broker_pids: list[int]) -> dict:
+        """One repetition: send, wait until every event is logged; rate and CPU accounting."""
+        config = SimulatorConfig(url=self.api.url, events=args.events, threads=args.threads,
+                                 endpoint="batch", events_per_request=args.events_per_request)  # fmt: skip
+        target = self.logged + args.events
+        sampler = CpuSampler(broker_pids, interval_s=0.1).start()
+        start = time.perf_counter()
+        result = simulate(config, out_dir=None, progress=False)
+        deadline = time.monotonic() + args.drain_timeout
+        while self.counter.poll() < target and time.monotonic() < deadline:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        cpu = sampler.stop()
+        logged = self.counter.lines - self.logged
+        self.logged = self.counter.lines
+        if result.accepted != args.events or logged < args.events:
+            print(f"  ({self.name}: accepted {result.accepted}, logged {logged} of {args.events})",
+                  file=sys.stderr)  # fmt: skip
+        total = sum(cpu.values()) or 1e-9
+        return {
+            "eps": min(logged, args.events) / elapsed,
+            "cpu_share": {k: v / total for k, v in cpu.items()},
+            "cpu_us": sum(cpu.get(k, 0.0) for k in OURS) / args.events * 1e6,
+        }
+
+
+class _Stopping:
+    """Starts a service without waiting (all start in parallel); stops it on exit."""
+
+    def __init__(self, service) -> None:
+        self.service = service
+
+    def __enter__(self):
+        return self.service.start(wait=False)
+
+    def __exit__(self, *exc) -> None:
+        self.service.stop()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -76,6 +130,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--events-per-request", type=int, default=100)
     p.add_argument("--threads", type=int, default=16, help="concurrent senders")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for the logs")
     p.add_argument("--quick", action="store_true", help="20,000 events per point")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--bootstrap-servers", help="an external cluster instead of an embedded one")
@@ -88,30 +143,41 @@ def parse_args(argv=None) -> argparse.Namespace:
 def measure(args, bootstrap: str, broker_pids: list[int], tmp: Path) -> dict[tuple, list[dict]]:
     points = list(dict.fromkeys(pt for sweep in SWEEPS.values() for pt in sweep))
     results: dict[tuple, list[dict]] = {pt: [] for pt in points}
-    for rep in range(args.repeats):
-        for pt in points:
-            r = run_point(
-                pt, args, bootstrap, broker_pids, tmp / f"{label(pt)}-{rep}".replace(" ", "")
-            )
-            results[pt].append(r)
-            share = ", ".join(f"{k} {r['cpu_share'].get(k, 0):.0%}" for k in CPU_KINDS)
-            print(f"  rep {rep + 1} {label(pt):10s} {r['eps']:8,.0f} events/s   CPU: {share}",
-                  flush=True)  # fmt: skip
+    with ExitStack() as stack:
+        up = {pt: Point(pt, bootstrap, tmp / label(pt).replace(" ", ""), stack) for pt in points}
+        for point in up.values():
+            point.wait_ready()
+        for point in up.values():  # warm-up: connections, producers, the group's assignment
+            point.run(argparse.Namespace(**{**vars(args), "events": 2000}), broker_pids)
+        for rep in range(args.repeats):
+            for pt, point in up.items():
+                r = point.run(args, broker_pids)
+                results[pt].append(r)
+                share = ", ".join(f"{k} {r['cpu_share'].get(k, 0):.0%}" for k in CPU_KINDS)
+                print(f"  rep {rep + 1} {label(pt):10s} {r['eps']:8,.0f} events/s  "
+                      f"{r['cpu_us']:5.0f} CPU-us/event   CPU: {share}", flush=True)  # fmt: skip
     return results
 
 
 def record(figs: Figures, results: dict[tuple, list[dict]]) -> None:
+    cores = os.cpu_count() or 1
     for pt, runs in results.items():
         eps = figs.runs(label(pt), [r["eps"] for r in runs], "events/s")
+        cpu_us = figs.runs(f"{label(pt)} CPU-us/event (ours)", [r["cpu_us"] for r in runs],
+                           "CPU-us/event")  # fmt: skip
+        figs.runs(f"{label(pt)} bound with all {cores} cores", [cores * 1e6 / r["cpu_us"] for r in runs],
+                  "events/s")  # fmt: skip
         shares = {k: figs.runs(f"{label(pt)} CPU {k}", [r["cpu_share"].get(k, 0.0) for r in runs],
                                "share of CPU time") for k in CPU_KINDS}  # fmt: skip
-        print(f"{label(pt):10s} {eps:8,.0f} events/s   CPU: "
+        print(f"{label(pt):10s} {eps:8,.0f} events/s  {cpu_us:5.0f} CPU-us/event  CPU: "
               + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))  # fmt: skip
     for name, sweep in SWEEPS.items():
         first = label(sweep[0])
         for pt in sweep[1:]:
             n = dict(zip(("workers", "partitions", "consumers"), pt, strict=True))[name]
             figs.ratio(f"{name} {n} / 1", 8, label(pt), first)
+            figs.ratio(f"{name} {n} / 1, CPU per event", None, f"{label(pt)} CPU-us/event (ours)",
+                       f"{first} CPU-us/event (ours)")  # fmt: skip
         curve = " -> ".join(f"{figs.median(label(pt)):,.0f}" for pt in sweep)
         figs.note(f"{name} 1 -> 2 -> 4: {curve} events/s")
 
@@ -130,8 +196,6 @@ def main(argv=None) -> int:
     print()
     record(figs, results)
     print("CPU shares are medians over the repetitions of each category's share of all core-time")
-    walls = [r["wall"] for runs in results.values() for r in runs]
-    figs.note(f"median measured span per run {statistics.median(walls):.1f} s")
     figs.finish(args.json)
     return 0
 

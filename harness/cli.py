@@ -17,7 +17,13 @@ from harness import kafka
 from harness.java import SetupError
 
 # Modules that add subcommands; a module that does not exist yet is skipped.
-FEATURE_MODULES = ["harness.updown", "harness.run", "harness.sweep", "harness.report"]
+FEATURE_MODULES = [
+    "harness.updown",
+    "harness.run",
+    "harness.sweep",
+    "harness.report",
+    "harness.bench",
+]
 
 
 def external_bootstrap(args: argparse.Namespace) -> str | None:
