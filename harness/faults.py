@@ -52,17 +52,10 @@ class FaultTrigger:
         return self
 
     def _watch(self) -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            request_timeout_ms=5000,
-            # kafka-python backs off up to 30 s from a broker that refused connections: a restarted
-            # broker would be ignored for most of a run.
-            reconnect_backoff_max_ms=1000,
-            client_id="harness-fault-trigger",
-        )
+        consumer = self._new_consumer()
         try:
             for threshold, action in self.steps:
-                offset = self._wait_for(consumer, threshold)
+                offset, consumer = self._wait_for(consumer, threshold)
                 if offset is None:
                     return
                 started, after_load = time.time(), self._stop.is_set()
@@ -76,21 +69,38 @@ class FaultTrigger:
         finally:
             consumer.close()
 
-    def _wait_for(self, consumer: KafkaConsumer, threshold: int) -> int | None:
-        """The topic's size once it reaches `threshold`; None if the run ends before it does.
+    def _new_consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            request_timeout_ms=5000,
+            # kafka-python backs off up to 30 s from a broker that refused connections: a restarted
+            # broker would be ignored for most of a run.
+            reconnect_backoff_max_ms=1000,
+            client_id="harness-fault-trigger",
+        )
+
+    def _wait_for(self, consumer: KafkaConsumer, threshold: int):
+        """(the topic's size once it reaches `threshold`, the consumer); (None, ...) if the run
+        ended before it did.
 
         A step whose threshold was reached still runs after the load stopped (a slow machine
         can take longer to restart a broker than the run lasts); its report says `after_load`.
         """
+        stopped_at = None
         while True:
             try:
                 offset = topic_end_offset(consumer, self.topic, self.partitions)
-            except Exception:  # every broker may be down (an outage): try again
+            except Exception:  # brokers restarting or down: ask again with fresh metadata
                 offset = -1
+                consumer.close()
+                consumer = self._new_consumer()
             if offset >= threshold:
-                return offset
+                return offset, consumer
             if self._stop.is_set():
-                return None
+                stopped_at = stopped_at or time.monotonic()
+                # Give up once the topic's size is known to fall short, or after a grace period.
+                if offset >= 0 or time.monotonic() - stopped_at > 30:
+                    return None, consumer
             self._stop.wait(0.05)
 
     def stop(self) -> list[dict]:
