@@ -18,7 +18,7 @@ the accepted count. Figures are medians of `--repeats`; ratios compare medians o
 Each run also accounts the CPU time of the API (all workers), the broker, the simulator and the
 rest of the machine (benchmarks/cpu.py), per accepted event: on 2 shared cores that says who held
 the cores.
-`--quick`: full, noop and seed only, 3,000 events each (same 200 senders), 3 repetitions.
+`--quick`: full, full-confluent, noop and seed, 3,000 events each (same 200 senders), 3 repetitions.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from harness.environment import library_version, machine_line
 from harness.services import ApiService
 from harness.simulator import SimulatorConfig, simulate
 
-QUICK_SCENARIOS = "full,noop,seed"
+QUICK_SCENARIOS = "full,full-confluent,noop,seed"
 
 
 @dataclass(frozen=True)

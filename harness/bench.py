@@ -259,17 +259,20 @@ def md_profiles(results: list[dict]) -> str:
         return ""
     parts = []
     for name, prof in profiles.items():
-        parts.append(
-            f"#### {name}\n\n{prof['tool']}, {prof['samples']:,} samples; {prof['target']}"
-        )
-        by_pkg = prof.get("by_package", {})
-        if by_pkg:
-            parts.append("Where the time went (inclusive share of samples, by the code it was in):\n\n"
-                         + md_table(["code", "share"], [[k, f"{v:.0%}"] for k, v in by_pkg.items()]))  # fmt: skip
-        top = prof.get("top_self", [])
-        if top:
-            parts.append("Top functions by own time:\n\n"
-                         + md_table(["function", "own time"], [[f, f"{s:.1%}"] for f, s in top]))  # fmt: skip
+        parts.append(f"### {name}\n\n{prof['tool']}, {prof['samples']:,} samples; {prof['target']}")
+        tables = (
+            ("by_package", "Own time by the code it was spent in (standard-library time charged to "
+             "the nearest caller outside it)", ["code", "share"], "{:.0%}"),
+            ("top_self", "Top functions by own time", ["function", "own time"], "{:.1%}"),
+            ("ours_inclusive", "Our own functions (app/, harness/): share of samples inside each",
+             ["function", "inclusive"], "{:.1%}"),
+        )  # fmt: skip
+        for key, title, header, fmt in tables:
+            entries = prof.get(key) or {}
+            pairs = entries.items() if isinstance(entries, dict) else entries
+            body = [[k, fmt.format(v)] for k, v in pairs]
+            if body:
+                parts.append(f"{title}:\n\n" + md_table(header, body))
     return "\n\n".join(parts)
 
 
@@ -307,6 +310,8 @@ def markdown(results: list[dict], command: str, when: str, why: dict, intro: str
         "## Missed targets: why, and what would fix it",
         md_why(results, why),
     ]
+    if why.get("fixes"):
+        sections += ["## Fixed after profiling, and what moved", why["fixes"].strip()]
     profiles = md_profiles(results)
     if profiles:
         sections += ["## Profiles (taken in this run)", profiles]

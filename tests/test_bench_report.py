@@ -75,7 +75,7 @@ def test_table_lists_every_ratio_and_the_failed_script(results):
 
 def test_markdown_explains_only_missed_targets(results):
     why = {1: {"why": "Werkzeug flushes per request.", "fix": "Use gunicorn."},
-           7: {"why": "never shown: met", "fix": "nothing"}}  # fmt: skip
+           7: {"why": "never shown: met", "fix": "nothing"}, "fixes": "Cached the join."}  # fmt: skip
     doc = bench.markdown(
         results, "python -m harness bench --quick", "2026-11-25T13:00:00+00:00", why
     )
@@ -90,6 +90,7 @@ def test_markdown_explains_only_missed_targets(results):
     assert "Use gunicorn." in doc
     assert "### Item 2: full / noop" in doc and "not analysed yet" in doc
     assert "never shown: met" not in doc
+    assert "## Fixed after profiling, and what moved\n\nCached the join." in doc
     assert "| full | 800 | events/s | 800, 812, 790 |" in doc  # every raw run listed
     assert "### consumer: FAILED (exit code 1)" in doc and "Traceback: boom" in doc
 
@@ -98,18 +99,20 @@ def test_markdown_says_when_every_target_was_met(results):
     met_only = [r for r in results if r["benchmark"] in ("analysis", "scaling")]
     doc = bench.markdown(met_only, "cmd", "now", {})
     assert "Every target was met in this run." in doc
-    assert "## Profiles" not in doc
+    assert "## Profiles" not in doc and "## Fixed after profiling" not in doc
 
 
 def test_profiles_are_rendered_when_a_result_carries_them(results):
     prof = {"tool": "py-spy", "samples": 1234, "target": "API workers, full path",
             "by_package": {"kafka-python": 0.41, "flask/werkzeug": 0.2},
-            "top_self": [["send (kafka/producer/kafka.py)", 0.123]]}  # fmt: skip
+            "top_self": [["send (kafka/producer/kafka.py)", 0.123]],
+            "ours_inclusive": [["publish (app/delivery.py)", 0.05]]}  # fmt: skip
     results.append(result("profile", {}, [], profiles={"full path": prof}))
     doc = bench.markdown(results, "cmd", "now", {})
-    assert "#### full path" in doc and "py-spy, 1,234 samples" in doc
+    assert "### full path" in doc and "py-spy, 1,234 samples" in doc
     assert "| kafka-python | 41% |" in doc
     assert "| send (kafka/producer/kafka.py) | 12.3% |" in doc
+    assert "| publish (app/delivery.py) | 5.0% |" in doc
 
 
 def test_select_defaults_and_rejects_unknown_names():
@@ -126,3 +129,8 @@ def test_script_command_passes_the_shared_broker_only_to_kafka_scripts(tmp_path)
     cmd = bench.script_command(bench.BY_NAME["analysis"], tmp_path / "b.json", False, "127.0.0.1:9")
     assert "--bootstrap-servers" not in cmd and "--quick" not in cmd
     assert cmd[cmd.index("--json") + 1] == str(tmp_path / "b.json")
+
+
+def test_the_shipped_analysis_file_loads_with_integer_items():
+    why = bench.load_why()
+    assert {1, 2, 7} <= set(why) and all(why[i]["why"] and why[i]["fix"] for i in (1, 2, 7))
