@@ -11,7 +11,8 @@ on, it also times a per-line parser of the same file (orjson in a list comprehen
 --stdlib also json.loads) and prints their time as a ratio to read_events_log's, all in this same run
 (steps interleaved per repetition, so outside load hits them alike; medians and minima, wall and
 CPU time, and the load average are printed: on a shared machine, read the CPU column too).
-The objective (issue 6, item 7) for a 1M-line log is parse + summarize < 5 s (median wall) on
+Also times per_second with the event-id join rebuilt (as before analysis/matching.py reused it)
+to show what the reuse saves, in the same run. The objective (issue 6, item 7) for a 1M-line log is parse + summarize < 5 s (median wall) on
 this 2-core machine. `--quick`: the same 1M lines, without the per-line comparison parsers.
 """
 
@@ -32,7 +33,13 @@ import orjson
 import pandas as pd
 from figures import Figures
 
-from harness.analysis import compute_metrics, per_second, read_client_records, read_events_log
+from harness.analysis import (
+    compute_metrics,
+    matching,
+    per_second,
+    read_client_records,
+    read_events_log,
+)
 from harness.environment import machine_line
 
 RUN_ID = "bench"
@@ -160,6 +167,9 @@ def main() -> None:
             results["compute_metrics"] = _timed(partial(compute_metrics, records, df, {}, {}))[:2]
             results["per_second"] = _timed(partial(per_second, records, df))[:2]
             results["parse + summarize"] = tuple(map(sum, zip(*results.values(), strict=True)))
+            # The same per_second without the reused join (as before the fix), for the ratio.
+            matching._lookups.__init__()
+            results["per_second, join not reused"] = _timed(partial(per_second, records, df))[:2]
             for name, parse in alternatives.items():
                 alt_wall, alt_cpu, alt = _timed(partial(parse, log))
                 assert len(alt) == len(df), (name, len(alt), len(df))
@@ -188,6 +198,8 @@ def main() -> None:
         figs.ratio(f"parse + summarize {args.lines:,} lines (wall)", 7, "parse + summarize", None,
                    5.0, "<")  # fmt: skip
         figs.ratio("parse + summarize (CPU time)", 7, "parse + summarize CPU", None, 5.0, "<")
+        figs.ratio("per_second: join not reused / reused (CPU)", None,
+                   "per_second, join not reused CPU", "per_second CPU")  # fmt: skip
         for name in ratios:
             figs.ratio(f"{name} / read_events_log", None, name, "read_events_log")
     figs.finish(args.json)
