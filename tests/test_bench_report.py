@@ -75,7 +75,8 @@ def test_table_lists_every_ratio_and_the_failed_script(results):
 
 def test_markdown_explains_only_missed_targets(results):
     why = {1: {"why": "Werkzeug flushes per request.", "fix": "Use gunicorn."},
-           7: {"why": "never shown: met", "fix": "nothing"}, "fixes": "Cached the join."}  # fmt: skip
+           7: {"why": "never shown: met", "fix": "nothing"}, "fixes": "Cached the join.",
+           "scaling": "Two cores, all busy."}  # fmt: skip
     doc = bench.markdown(
         results, "python -m harness bench --quick", "2026-11-25T13:00:00+00:00", why
     )
@@ -86,20 +87,24 @@ def test_markdown_explains_only_missed_targets(results):
     assert "api 3.5 -> 4.2" in doc  # load averages recorded per benchmark
     assert "| 1 | tuned / seed | 2.58 x | >= 10 | **MISSED** |" in doc
     assert "| 7 | parse + summarize 1M lines | 3.10 s | < 5 s | met |" in doc
-    assert "### Item 1: tuned / seed" in doc and "Werkzeug flushes per request." in doc
+    assert "### Item 1\n\n- tuned / seed = 2.58 x (target >= 10)" in doc
+    assert doc.count("Werkzeug flushes per request.") == 1
     assert "Use gunicorn." in doc
-    assert "### Item 2: full / noop" in doc and "not analysed yet" in doc
+    assert "### Item 2\n\n- full / noop = 0.54 x (target >= 0.7)" in doc
+    assert "not analysed yet" in doc
     assert "never shown: met" not in doc
     assert "## Fixed after profiling, and what moved\n\nCached the join." in doc
+    assert "where it flattens, and why\n\nTwo cores, all busy." in doc
     assert "| full | 800 | events/s | 800, 812, 790 |" in doc  # every raw run listed
     assert "### consumer: FAILED (exit code 1)" in doc and "Traceback: boom" in doc
 
 
 def test_markdown_says_when_every_target_was_met(results):
-    met_only = [r for r in results if r["benchmark"] in ("analysis", "scaling")]
-    doc = bench.markdown(met_only, "cmd", "now", {})
+    met_only = [r for r in results if r["benchmark"] == "analysis"]
+    doc = bench.markdown(met_only, "cmd", "now", {"scaling": "not shown without scaling"})
     assert "Every target was met in this run." in doc
     assert "## Profiles" not in doc and "## Fixed after profiling" not in doc
+    assert "not shown without scaling" not in doc
 
 
 def test_profiles_are_rendered_when_a_result_carries_them(results):
@@ -134,3 +139,22 @@ def test_script_command_passes_the_shared_broker_only_to_kafka_scripts(tmp_path)
 def test_the_shipped_analysis_file_loads_with_integer_items():
     why = bench.load_why()
     assert {1, 2, 7} <= set(why) and all(why[i]["why"] and why[i]["fix"] for i in (1, 2, 7))
+
+
+def test_render_rewrites_the_doc_from_a_finished_run(results, tmp_path):
+    import argparse
+    import json
+
+    for r in results:
+        (tmp_path / f"{r['benchmark']}.json").write_text(json.dumps(r))
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"command": "python -m harness bench --quick", "duration_s": 512, "finished_at": "then"}))  # fmt: skip
+    args = argparse.Namespace(only=None, render=str(tmp_path), no_doc=True, doc=None)
+    assert bench.cmd_bench(args) == 0
+    doc = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "- command: `python -m harness bench --quick` (took 512 s in all)" in doc
+    assert "- date: then" in doc
+    assert doc.index("### api: api title") < doc.index(
+        "### analysis: analysis title"
+    )  # bench order
+    assert "### consumer: FAILED (exit code 1)" in doc
