@@ -1,8 +1,10 @@
 """Embedded broker start-to-ready time (format + JVM start + first metadata answer), median of N.
 
-    .venv/bin/python benchmarks/bench_kafka_startup.py [--repeat 5] [--brokers 1]
+    .venv/bin/python benchmarks/bench_kafka_startup.py [--repeat 5] [--brokers 1] [--quick]
+        [--json PATH]
 
 Also prints what Maven fetched for the broker (the jars on its classpath and their size).
+`--quick`: 3 starts. Not part of issue 6's items; `python -m harness bench --only startup` runs it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from figures import Figures
+
 from harness.environment import machine_line
 from harness.java import broker_classpath
 from harness.kafka import EmbeddedKafka
@@ -23,7 +27,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--brokers", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="3 starts")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
+    if args.quick:
+        args.repeat = min(args.repeat, 3)
+    figs = Figures("startup", "Embedded broker start-to-ready time", vars(args))
 
     print(machine_line())
     jars = broker_classpath().split(os.pathsep)
@@ -41,6 +50,9 @@ def main() -> None:
         f"start-to-ready, {args.brokers} broker(s): median {statistics.median(times):.2f} s "
         f"(min {min(times):.2f}, max {max(times):.2f}, n={len(times)})"
     )
+    figs.runs(f"start-to-ready, {args.brokers} broker(s)", times, "s")
+    figs.note(f"classpath: {len(jars)} jars, {size / 2**20:.1f} MiB")
+    figs.finish(args.json)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ BENCHMARKS = [
     Bench("analysis", "bench_analysis.py", (7,), kafka=False),
     Bench("scaling", "bench_scaling.py", (8,)),
     Bench("profile", "bench_profile.py", (1, 2, 7)),
+    Bench("startup", "bench_kafka_startup.py", (), kafka=False, default=False),
 ]
 BY_NAME = {b.name: b for b in BENCHMARKS}
 
@@ -127,7 +128,7 @@ def run_all(benches: list[Bench], out_dir: Path, quick: bool, bootstrap: str | N
             env[PIDS_ENV] = ",".join(str(p) for p in broker.pids())
         start = time.monotonic()
         for i, bench in enumerate(benches, 1):
-            print(f"[{i}/{len(benches)}] {bench.script} (items {', '.join(map(str, bench.items))}; "
+            print(f"[{i}/{len(benches)}] {bench.script} (items {', '.join(map(str, bench.items)) or '-'}; "
                   f"{time.monotonic() - start:.0f} s elapsed)", flush=True)  # fmt: skip
             results.append(run_script(bench, out_dir, quick, bootstrap, env, timeout_s))
     finally:
