@@ -10,7 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from harness import admin
 from harness.kafka import EmbeddedKafka, KafkaStartError, describe_cluster, new_cluster_id
-from harness.ports import free_port
+from harness.ports import free_port, port_in_use
 from harness.processes import pid_alive
 
 pytestmark = pytest.mark.kafka
@@ -89,6 +89,8 @@ def test_cli_start_status_stop(tmp_path):
     env = {"HARNESS_HOME": str(tmp_path), "PATH": _path()}
     cli = [sys.executable, "-m", "harness", "kafka"]
     port = free_port()
+    while port_in_use(port + 1):  # the CLI puts the controller on the next port
+        port = free_port()
 
     status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True)
     assert status.returncode != 0
