@@ -66,7 +66,39 @@ def http_get(url: str, timeout: float) -> tuple[int, bytes]:
         return 0, b""
 
 
-class ApiService:
+class _Service:
+    """What both services share: one ManagedProcess, started then waited for, always stopped."""
+
+    process: ManagedProcess
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        raise NotImplementedError
+
+    def _start_process(self, wait: bool):
+        self.process.start()
+        if wait:
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        return self.process.stop(timeout)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class ApiService(_Service):
     """The producer API (gunicorn or Werkzeug) on 127.0.0.1; ready when GET /healthz answers 200."""
 
     def __init__(
@@ -106,19 +138,8 @@ class ApiService:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
     def start(self, wait: bool = True) -> ApiService:
-        self.process.start()
-        if wait:
-            try:
-                self.wait_ready()
-            except BaseException:
-                self.stop()
-                raise
-        return self
+        return self._start_process(wait)
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Until /healthz is 200 (the API serves and reaches Kafka)."""
@@ -141,20 +162,11 @@ class ApiService:
             + self.process.log_tail()
         )
 
-    def stop(self, timeout: float | None = None) -> int | None:
-        return self.process.stop(timeout)
-
-    def __enter__(self) -> ApiService:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
 
 READY_LINE = "consumer ready"
 
 
-class ConsumerService:
+class ConsumerService(_Service):
     """One `python -m app.consumer` process; ready when its output says `consumer ready`."""
 
     def __init__(
@@ -196,21 +208,10 @@ class ConsumerService:
         )
         self._output_offset = 0
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
     def start(self, wait: bool = True) -> ConsumerService:
         # Output files are appended to: only lines written after this start count as "ready".
         self._output_offset = self.output_path.stat().st_size if self.output_path.exists() else 0
-        self.process.start()
-        if wait:
-            try:
-                self.wait_ready()
-            except BaseException:
-                self.stop()
-                raise
-        return self
+        return self._start_process(wait)
 
     def _said_ready(self) -> bool:
         try:
@@ -236,14 +237,5 @@ class ConsumerService:
             + tail(self.output_path)
         )
 
-    def stop(self, timeout: float | None = None) -> int | None:
-        return self.process.stop(timeout)
-
     def kill(self) -> None:
         self.process.kill()
-
-    def __enter__(self) -> ConsumerService:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
