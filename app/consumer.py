@@ -70,9 +70,11 @@ class ConsumerSettings:
     client: str = "kafka-python"
     dead_letter_file: Path | None = None  # None: dead-letter.log beside the log
     fsync: bool = False
-    max_records: int = 2000  # records per poll, i.e. per write and commit
+    max_records: int = ClientConfig.max_records  # records per poll, i.e. per write and commit
     poll_timeout_s: float = 0.5  # also how quickly SIGTERM is noticed
-    session_timeout_ms: int = 10_000  # how soon a killed member's partitions move on
+    session_timeout_ms: int = ClientConfig.session_timeout_ms
+    fetch_min_bytes: int = ClientConfig.fetch_min_bytes
+    fetch_max_wait_ms: int = ClientConfig.fetch_max_wait_ms
     security_protocol: str | None = None
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -96,6 +98,8 @@ class ConsumerSettings:
             self.security(),
             self.max_records,
             self.session_timeout_ms,
+            self.fetch_min_bytes,
+            self.fetch_max_wait_ms,
         )
 
     @classmethod
@@ -115,6 +119,8 @@ class ConsumerSettings:
             max_records=args.max_records,
             poll_timeout_s=args.poll_timeout,
             session_timeout_ms=args.session_timeout_ms,
+            fetch_min_bytes=args.fetch_min_bytes,
+            fetch_max_wait_ms=args.fetch_max_wait_ms,
             **{name: env.get(var) or None for name, var in _SECURITY_ENV.items()},
         )
 
@@ -144,6 +150,17 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--session-timeout-ms",
         type=int,
         default=int(env.get("CONSUMER_SESSION_TIMEOUT_MS", d.session_timeout_ms)),
+    )
+    p.add_argument(
+        "--fetch-min-bytes",
+        type=int,
+        default=int(env.get("CONSUMER_FETCH_MIN_BYTES", d.fetch_min_bytes)),
+        help="a fetch waits for this many bytes (or --fetch-max-wait-ms)",
+    )
+    p.add_argument(
+        "--fetch-max-wait-ms",
+        type=int,
+        default=int(env.get("CONSUMER_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms)),
     )
     return p
 

@@ -193,3 +193,11 @@ def test_client_config_carries_group_settings_and_hides_secrets():
     assert (cfg.group_id, cfg.max_records, cfg.session_timeout_ms) == ("g7", 300, 6000)
     assert cfg.heartbeat_interval_ms == 2000  # under a third of the session
     assert cfg.security == {"sasl_password": "pw-123"} and "pw-123" not in repr(cfg)
+
+
+def test_fetch_batching_reaches_the_client_from_flags_or_environment():
+    defaults = ConsumerSettings.from_args([], {}).client_config()
+    assert (defaults.fetch_min_bytes, defaults.fetch_max_wait_ms) == (64 * 1024, 100)
+    env = {"CONSUMER_FETCH_MAX_WAIT_MS": "20"}
+    cfg = ConsumerSettings.from_args(["--fetch-min-bytes", "1"], env).client_config()
+    assert (cfg.fetch_min_bytes, cfg.fetch_max_wait_ms) == (1, 20)
