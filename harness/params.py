@@ -12,10 +12,17 @@ import types
 from dataclasses import dataclass, fields
 from typing import Union, get_args, get_origin, get_type_hints
 
-from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, ProducerSettings
+from app.settings import (
+    ACKS,
+    CLIENTS,
+    COMPRESSIONS,
+    DELIVERY_MODES,
+    SERVERS,
+    ProducerSettings,
+    check_server,
+)
 
 ENDPOINTS = ("single", "batch")
-SERVERS = ("gunicorn", "werkzeug")
 FAULTS = (
     "none",
     "kill-broker",
@@ -51,7 +58,7 @@ HELP = {
     "partitions": "partitions of the run's topic",
     "consumers": "consumer processes in the group",
     "client": "Kafka client library of the API and the consumers",
-    "server": "gunicorn, or werkzeug (the seed-style dev server)",
+    "server": "gunicorn (gthread workers), gunicorn-gevent (gevent workers), or werkzeug (the seed-style dev server)",
     "workers": "gunicorn worker processes (default: the API's own)",
     "worker_threads": "threads per gunicorn worker (default: the API's own)",
     "delivery": "ack: 2xx after the broker acked; async: once queued; flush: seed-style; noop",
@@ -108,6 +115,7 @@ class RunConfig:
                      "brokers", "replication_factor"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)!r}")
+        check_server(self.server, self.client)
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be > 0 events/s (leave it unset for a closed loop)")
         if self.replication_factor > self.brokers and not self.bootstrap_servers:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, ProducerSettings
+from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, SERVERS, ProducerSettings
 from harness import admin, kafka
 from harness.java import harness_home
 from harness.ports import port_in_use
@@ -176,7 +176,7 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--topic", default=None, help="topic (default: EVENTS_TOPIC or events)")
     p.add_argument("--partitions", type=int, default=3, help="partitions when the topic is new")
-    p.add_argument("--server", choices=("gunicorn", "werkzeug"), default="gunicorn")
+    p.add_argument("--server", choices=SERVERS, default="gunicorn")
     p.add_argument("--workers", type=int)
     p.add_argument("--threads", type=int)
     p.add_argument("--client", choices=CLIENTS)

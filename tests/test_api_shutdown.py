@@ -20,8 +20,17 @@ from harness.services import ApiService
 pytestmark = pytest.mark.kafka
 
 
-@pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
-def test_sigterm_with_async_delivery_loses_nothing_answered(kafka, new_topic, tmp_path, client):
+@pytest.mark.parametrize(
+    ("server", "client"),
+    [
+        ("gunicorn", "kafka-python"),
+        ("gunicorn", "confluent-kafka"),
+        ("gunicorn-gevent", "kafka-python"),
+    ],
+)
+def test_sigterm_with_async_delivery_loses_nothing_answered(
+    kafka, new_topic, tmp_path, server, client
+):
     topic = new_topic(3)
     settings = ProducerSettings(
         bootstrap_servers=kafka.bootstrap_servers,
@@ -30,7 +39,7 @@ def test_sigterm_with_async_delivery_loses_nothing_answered(kafka, new_topic, tm
         delivery="async",
         linger_ms=2000,  # records sit in the producer's buffer when SIGTERM arrives
     )
-    api = ApiService(settings, tmp_path / "api.log", workers=2, threads=8).start()
+    api = ApiService(settings, tmp_path / "api.log", server=server, workers=2, threads=8).start()
     accepted: list[str] = []
     lock = threading.Lock()
     stop_sending = threading.Event()
