@@ -10,6 +10,7 @@ interleaved so that load drift hits every scenario alike):
 - full: gunicorn (gthread) + `ack` delivery + kafka-python, the default;
 - full-confluent: the same with confluent-kafka;
 - noop: gunicorn + `noop` delivery (validate and answer, no Kafka): the bare HTTP ceiling;
+- full-gevent / noop-gevent: the same two with gevent workers (`--server gunicorn-gevent`);
 - seed: the Werkzeug dev server (threaded) + `flush` per request, as the seed did it;
 - batch-<client>: POST /events with 500 events per request, `ack` delivery.
 Load comes from the harness's simulator (closed loop: `--threads` concurrent senders). In `ack`
@@ -49,7 +50,7 @@ from harness.run import LogCounter
 from harness.services import ApiService, ConsumerService
 from harness.simulator import SimulatorConfig, simulate
 
-QUICK_SCENARIOS = "full,full-confluent,noop,seed"
+QUICK_SCENARIOS = "full,full-confluent,noop,full-gevent,noop-gevent,seed"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ SCENARIOS = [
     Scenario("full", "gunicorn", "ack"),
     Scenario("full-confluent", "gunicorn", "ack", "confluent-kafka"),
     Scenario("noop", "gunicorn", "noop"),
+    Scenario("full-gevent", "gunicorn-gevent", "ack"),
+    Scenario("noop-gevent", "gunicorn-gevent", "noop"),
     Scenario("seed", "werkzeug", "flush"),
     Scenario("batch-kafka-python", "gunicorn", "ack", endpoint="batch", api="full"),
     Scenario("batch-confluent-kafka", "gunicorn", "ack", "confluent-kafka", "batch",
@@ -156,8 +159,8 @@ def start_targets(scenarios, bootstrap: str, args, log_dir: Path) -> dict[str, T
             )  # fmt: skip
             api = ApiService(
                 settings, log_dir / f"api-{s.name}.log", server=s.server,
-                workers=args.workers if s.server == "gunicorn" else None,
-                threads=args.worker_threads if s.server == "gunicorn" else None,
+                workers=args.workers if s.server != "werkzeug" else None,
+                threads=args.worker_threads if s.server != "werkzeug" else None,
             )  # fmt: skip
             consumer = None
             if s.uses_kafka:
@@ -192,7 +195,6 @@ def parse_args(argv):
     if args.quick:
         args.repeats = min(args.repeats, 3)
         args.events = min(args.events, 3000)
-        args.warmup_events = min(args.warmup_events, 2000)
         args.only = args.only or QUICK_SCENARIOS
     return args
 
@@ -243,6 +245,14 @@ def ratios(figs: Figures, names) -> None:
         figs.ratio("full path (confluent-kafka) / no-op handler", 2, "full-confluent", "noop", 0.7)
     if {"full-confluent", "seed"} <= names:
         figs.ratio("tuned (confluent-kafka) / seed-style", 1, "full-confluent", "seed", 10)
+    if {"full-gevent", "seed"} <= names:
+        figs.ratio("tuned (gevent workers) / seed-style", 1, "full-gevent", "seed", 10)
+    if {"full-gevent", "noop-gevent"} <= names:
+        figs.ratio("full path / no-op handler, both on gevent workers", 2, "full-gevent",
+                   "noop-gevent", 0.7)  # fmt: skip
+    if {"noop-gevent", "seed"} <= names:
+        figs.ratio("no-op on gevent / seed-style: the most item 1 can reach here", None,
+                   "noop-gevent", "seed")  # fmt: skip
     if "batch-confluent-kafka" in names:  # the figure for the faster client
         figs.ratio("HTTP batch of 500, end to end (confluent-kafka)", None,
                    "batch-confluent-kafka", None, 50_000)  # fmt: skip

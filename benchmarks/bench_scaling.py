@@ -70,13 +70,13 @@ class Point:
         self.logs = [events_log_path(out, i, consumers) for i in range(consumers)]
         group = f"scaling-{uuid.uuid4().hex[:8]}"
         self.consumers = [
-            stack.enter_context(_Stopping(ConsumerService(
-                bootstrap, topic, group, self.logs[i], out / f"consumer-{i}.out")))
+            stack.enter_context(ConsumerService(
+                bootstrap, topic, group, self.logs[i], out / f"consumer-{i}.out").starting())
             for i in range(consumers)
         ]  # fmt: skip
         settings = ProducerSettings.from_env({}, bootstrap_servers=bootstrap, topic=topic)
-        self.api = stack.enter_context(_Stopping(ApiService(
-            settings, out / "api.log", workers=workers)))  # fmt: skip
+        self.api = stack.enter_context(ApiService(
+            settings, out / "api.log", workers=workers).starting())  # fmt: skip
         self.counter = LogCounter(self.logs)
         self.logged = 0
 
@@ -109,19 +109,6 @@ class Point:
             "cpu_share": {k: v / total for k, v in cpu.items()},
             "cpu_us": sum(cpu.get(k, 0.0) for k in OURS) / args.events * 1e6,
         }
-
-
-class _Stopping:
-    """Starts a service without waiting (all start in parallel); stops it on exit."""
-
-    def __init__(self, service) -> None:
-        self.service = service
-
-    def __enter__(self):
-        return self.service.start(wait=False)
-
-    def __exit__(self, *exc) -> None:
-        self.service.stop()
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -190,7 +190,7 @@ def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict
             for i in range(cfg.consumers)
         ]  # fmt: skip
         for consumer in consumers:
-            stack.enter_context(_started(consumer))
+            stack.enter_context(consumer.starting())
         for consumer in consumers:
             consumer.wait_ready()
         api = ApiService(
@@ -229,19 +229,6 @@ def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict
     metrics["run"] = report
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
-
-
-class _started:
-    """Starts a service without waiting (they start in parallel), stops it on exit."""
-
-    def __init__(self, service) -> None:
-        self.service = service
-
-    def __enter__(self):
-        return self.service.start(wait=False)
-
-    def __exit__(self, *exc) -> None:
-        self.service.stop()
 
 
 def _keep_broker_logs(kafka: EmbeddedKafka, out_dir: Path, root: Path) -> None:

@@ -18,6 +18,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.settings import ENV_VARS, ProducerSettings
@@ -96,6 +98,16 @@ class _Service:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    @contextmanager
+    def starting(self) -> Iterator:
+        """Starts without waiting until ready (several services start in parallel; call
+        wait_ready() later); stops on exit."""
+        self.start(wait=False)
+        try:
+            yield self
+        finally:
+            self.stop()
 
 
 class ApiService(_Service):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from harness.params import RunConfig
 from harness.sweep import DEFAULT_GRID, _varying, expand_grid, load_grid, point_name
 
 
@@ -53,3 +54,7 @@ def test_default_grid_has_the_seed_style_baseline_and_batch_settings():
     assert len(seed) == 1 and seed[0]["server"] == "werkzeug" and seed[0]["delivery"] == "flush"
     assert isinstance(grid["threads"], list) and len(grid["threads"]) >= 2
     assert isinstance(grid["linger_ms"], list) or isinstance(grid["batch_size"], list)
+    gevent = [p for p in points if p.get("server") == "gunicorn-gevent"]
+    assert len(gevent) == 1
+    for point in points:  # every point is a valid run (e.g. gevent workers with kafka-python)
+        RunConfig.from_dict({k: v for k, v in point.items() if k != "label"})
