@@ -1,8 +1,8 @@
 """Run the producer API: `python -m app.producer [--port 5000] [--server gunicorn|gunicorn-gevent|werkzeug]`.
 
 gunicorn (the default) runs `--workers` processes of gthread workers with `--threads` threads each;
-`gunicorn-gevent` runs gevent workers instead (one greenlet per connection; kafka-python only,
-see app/settings.py::check_server): a request waiting for its ack then costs a greenlet switch instead of a
+`gunicorn-gevent` runs gevent workers instead (one greenlet per connection; both clients, see
+app/producer_client.py): a request waiting for its ack then costs a greenlet switch instead of a
 parked thread that must win the GIL back, which measured ~2x the events/s with kafka-python here;
 each worker builds its own Kafka producer after the fork (warmed in the background right after the
 worker starts) and flushes it when it exits, so SIGTERM (gunicorn's graceful shutdown) drops
@@ -29,7 +29,6 @@ from app.settings import (
     DELIVERY_MODES,
     SERVERS,
     ProducerSettings,
-    check_server,
 )
 
 log = logging.getLogger("app.producer")
@@ -171,7 +170,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         settings = settings_from_args(args)
-        check_server(args.server, settings.client)
     except ValueError as exc:
         print(f"invalid settings: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,12 @@ per record (a `threading.Event` per record cost confluent-kafka ~6x its own CPU 
 arrive: kafka-python resolves futures on its sender thread; librdkafka only runs delivery callbacks
 inside poll()/flush(), so `ConfluentClient` runs a poll thread of its own.
 
+Under gevent workers (`--server gunicorn-gevent`, where `threading` is monkey-patched) kafka-python
+just works: its sockets, threads and events become cooperative. librdkafka's calls block in C, and
+would stall every greenlet of the worker, so there `ConfluentClient` polls without blocking from a
+greenlet (delivery callbacks then run in the worker's own thread, where gevent's locks are safe),
+flushes the same way, and sends its metadata ping from gevent's native thread pool.
+
 Delivery failures are counted in `stats` and logged for records sent with `watch=True` (async
 delivery, where nobody waits for them).
 """
@@ -19,6 +25,7 @@ delivery, where nobody waits for them).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -101,6 +108,12 @@ def make_client(settings: ProducerSettings, connect_timeout: float | None = None
 
 def _remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
+
+
+def gevent_patched() -> bool:
+    """True in a gevent worker: `threading` was monkey-patched (threads are greenlets)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("threading")
 
 
 # ---------------------------------------------------------------- kafka-python
@@ -297,13 +310,30 @@ class ConfluentClient:
         self._timeout = settings.delivery_timeout_s
         self._producer = Producer(confluent_config(settings), logger=log)
         self._closing = threading.Event()
-        self._poller = threading.Thread(target=self._poll_loop, name="rdkafka-poll", daemon=True)
+        self._cooperative = gevent_patched()
+        loop = self._poll_cooperatively if self._cooperative else self._poll_loop
+        self._poller = threading.Thread(target=loop, name="rdkafka-poll", daemon=True)
         self._poller.start()
 
     def _poll_loop(self) -> None:
         # poll() blocks in C without the GIL and returns as soon as a callback ran.
         while not self._closing.is_set():
             self._producer.poll(0.1)
+
+    def _poll_cooperatively(self) -> None:
+        # A greenlet: poll(0) never blocks; between polls the worker serves its connections.
+        # Every 0.5 ms while records are in flight (their acks come after linger_ms anyway),
+        # every 5 ms when idle.
+        while not self._closing.is_set():
+            self._producer.poll(0)
+            time.sleep(0.0005 if len(self._producer) else 0.005)
+
+    def _flush_cooperatively(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while len(self._producer) and time.monotonic() < deadline:
+            self._producer.poll(0)
+            time.sleep(0.0005)
+        return len(self._producer)
 
     def send(self, values: Sequence[bytes], watch: bool = True) -> Pending:
         pending = _Deliveries(len(values), self.stats, watch)
@@ -329,19 +359,31 @@ class ConfluentClient:
         return pending.wait(_remaining(deadline))
 
     def flush(self, timeout: float) -> bool:
+        if self._cooperative:
+            return self._flush_cooperatively(timeout) == 0
         return self._producer.flush(timeout) == 0
 
     def ping(self, timeout: float) -> bool:
         from confluent_kafka import KafkaException
 
+        list_topics = partial(self._producer.list_topics, self.topic, timeout=timeout)
         try:
-            self._producer.list_topics(self.topic, timeout=timeout)
+            if self._cooperative:  # a metadata request serves no callbacks: a native thread may
+                import gevent
+
+                gevent.get_hub().threadpool.apply(list_topics)
+            else:
+                list_topics()
             return True
         except KafkaException:
             return False
 
     def close(self, timeout: float) -> None:
-        remaining = self._producer.flush(timeout)
+        remaining = (
+            self._flush_cooperatively(timeout)
+            if self._cooperative
+            else self._producer.flush(timeout)
+        )
         if remaining:
             log.error("%d records still undelivered at close", remaining)
         self._closing.set()

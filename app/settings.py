@@ -41,18 +41,6 @@ DELIVERY_MODES = ("ack", "async", "flush", "noop")
 SERVERS = ("gunicorn", "gunicorn-gevent", "werkzeug")
 
 
-def check_server(server: str, client: str) -> None:
-    """gevent workers need a client whose waits are cooperative: kafka-python (pure Python) is,
-    under gevent's monkey-patching; confluent-kafka blocks in C (poll, flush, metadata) and would
-    stall every connection of the worker meanwhile."""
-    _check_choice("server", server, SERVERS)
-    if server == "gunicorn-gevent" and client != "kafka-python":
-        raise ValueError(
-            "server gunicorn-gevent runs with client kafka-python only (confluent-kafka blocks "
-            "in C and would stall every greenlet of a gevent worker); use server gunicorn for it"
-        )
-
-
 # env var -> (field name, converter)
 _ENV: dict[str, tuple[str, type]] = {
     "KAFKA_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),

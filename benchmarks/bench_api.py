@@ -10,7 +10,8 @@ interleaved so that load drift hits every scenario alike):
 - full: gunicorn (gthread) + `ack` delivery + kafka-python, the default;
 - full-confluent: the same with confluent-kafka;
 - noop: gunicorn + `noop` delivery (validate and answer, no Kafka): the bare HTTP ceiling;
-- full-gevent / noop-gevent: the same two with gevent workers (`--server gunicorn-gevent`);
+- full-gevent / full-gevent-confluent / noop-gevent: the same three with gevent workers
+  (`--server gunicorn-gevent`);
 - seed: the Werkzeug dev server (threaded) + `flush` per request, as the seed did it;
 - batch-<client>: POST /events with 500 events per request, `ack` delivery.
 Load comes from the harness's simulator (closed loop: `--threads` concurrent senders). In `ack`
@@ -50,7 +51,7 @@ from harness.run import LogCounter
 from harness.services import ApiService, ConsumerService
 from harness.simulator import SimulatorConfig, simulate
 
-QUICK_SCENARIOS = "full,full-confluent,noop,full-gevent,noop-gevent,seed"
+QUICK_SCENARIOS = "full,full-confluent,noop,full-gevent,full-gevent-confluent,noop-gevent,seed"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ SCENARIOS = [
     Scenario("full-confluent", "gunicorn", "ack", "confluent-kafka"),
     Scenario("noop", "gunicorn", "noop"),
     Scenario("full-gevent", "gunicorn-gevent", "ack"),
+    Scenario("full-gevent-confluent", "gunicorn-gevent", "ack", "confluent-kafka"),
     Scenario("noop-gevent", "gunicorn-gevent", "noop"),
     Scenario("seed", "werkzeug", "flush"),
     Scenario("batch-kafka-python", "gunicorn", "ack", endpoint="batch", api="full"),
@@ -247,6 +249,12 @@ def ratios(figs: Figures, names) -> None:
         figs.ratio("tuned (confluent-kafka) / seed-style", 1, "full-confluent", "seed", 10)
     if {"full-gevent", "seed"} <= names:
         figs.ratio("tuned (gevent workers) / seed-style", 1, "full-gevent", "seed", 10)
+    if {"full-gevent-confluent", "seed"} <= names:
+        figs.ratio("tuned (gevent, confluent-kafka) / seed-style", 1, "full-gevent-confluent",
+                   "seed", 10)  # fmt: skip
+    if {"full-gevent-confluent", "noop-gevent"} <= names:
+        figs.ratio("full path (gevent, confluent-kafka) / no-op on gevent", 2,
+                   "full-gevent-confluent", "noop-gevent", 0.7)  # fmt: skip
     if {"full-gevent", "noop-gevent"} <= names:
         figs.ratio("full path / no-op handler, both on gevent workers", 2, "full-gevent",
                    "noop-gevent", 0.7)  # fmt: skip

@@ -19,7 +19,6 @@ from app.settings import (
     DELIVERY_MODES,
     SERVERS,
     ProducerSettings,
-    check_server,
 )
 
 ENDPOINTS = ("single", "batch")
@@ -115,7 +114,6 @@ class RunConfig:
                      "brokers", "replication_factor"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)!r}")
-        check_server(self.server, self.client)
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be > 0 events/s (leave it unset for a closed loop)")
         if self.replication_factor > self.brokers and not self.bootstrap_servers:

@@ -77,15 +77,18 @@ def assert_recovers(api: ApiService) -> list[str]:
 
 
 def test_broker_stopped_then_restarted(tmp_path):
-    """Both client libraries at once, one API each, against one broker (one restart to wait for)."""
+    """Both client libraries on both gunicorn worker kinds at once, one API each, against one
+    broker (one restart to wait for)."""
     with EmbeddedKafka(root=tmp_path / "kafka") as broker:
         admin.create_topic(broker.bootstrap_servers, "events", 1, 1)
         apis = [
             ApiService(
-                settings_for(broker, client), tmp_path / f"api-{client}.log", workers=2, threads=8
+                settings_for(broker, client), tmp_path / f"api-{server}-{client}.log",
+                server=server, workers=2, threads=8,
             )
+            for server in ("gunicorn", "gunicorn-gevent")
             for client in ("kafka-python", "confluent-kafka")
-        ]
+        ]  # fmt: skip
         accepted: list[str] = []
         try:
             for api in apis:

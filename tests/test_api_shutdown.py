@@ -26,6 +26,7 @@ pytestmark = pytest.mark.kafka
         ("gunicorn", "kafka-python"),
         ("gunicorn", "confluent-kafka"),
         ("gunicorn-gevent", "kafka-python"),
+        ("gunicorn-gevent", "confluent-kafka"),
     ],
 )
 def test_sigterm_with_async_delivery_loses_nothing_answered(
