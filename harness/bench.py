@@ -222,6 +222,7 @@ def md_machine(results: list[dict], command: str, when: str, total_s: float | No
     for r in results:
         libs.update({k: v for k, v in r.get("libraries", {}).items() if v})
     libs.setdefault("py-spy", library_version("py-spy"))
+    libs.setdefault("gevent", library_version("gevent"))
     lines = [
         f"- date: {when}",
         f"- command: `{command}`" + (f" (took {total_s:.0f} s in all)" if total_s else ""),
