@@ -75,7 +75,7 @@ def _summarise(
         mode="open" if config.open_loop else "closed",
         endpoint=config.endpoint,
         requests=config.requests,
-        **event_counts(frame, log.failed_in_batch()),
+        **event_counts(frame),
         requests_failed=int((~answered).sum()),
         duration_s=duration,
         achieved_eps=config.events / duration,

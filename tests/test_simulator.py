@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from harness.loadgen.records import COLUMNS
+from harness.loadgen.result import event_counts
 from harness.ports import free_port
 from harness.simulator import SimulatorConfig, main, measure_ceiling, simulate
 
@@ -254,6 +255,8 @@ def test_batch_events_marked_failed_count_as_failed(serve, tmp_path):
     assert (result.accepted, result.rejected, result.failed) == (18, 0, 12)
     records = read_records(tmp_path)
     assert (records.loc[~records["accepted"], "error"] == "broker down").all()
+    assert records["delivery_failed"].sum() == 12  # so analysis counts them failed too
+    assert event_counts(records) == {"sent": 30, "accepted": 18, "rejected": 0, "failed": 12}
 
 
 def test_batch_2xx_without_results_counts_all_accepted(serve, tmp_path):

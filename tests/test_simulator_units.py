@@ -201,9 +201,14 @@ def test_failed_inside_a_batch_is_not_a_rejection():
 
 
 def test_event_counts_with_failures_inside_a_2xx_batch():
-    frame = pd.DataFrame({"status": [202, 202, 202], "accepted": [True, False, False]})
-    failed_in_batch = np.array([False, True, False])
-    assert event_counts(frame, failed_in_batch) == {
+    frame = pd.DataFrame(
+        {
+            "status": [202, 202, 202],
+            "accepted": [True, False, False],
+            "delivery_failed": [False, True, False],
+        }
+    )
+    assert event_counts(frame) == {
         "sent": 3,
         "accepted": 1,
         "rejected": 1,

@@ -4,7 +4,8 @@ Definitions (all counts are events, except where a name says requests):
 - sent: rows of the client records that left the client (sent_at set; the others are counted
   as the extra `not_sent` and ignored: an aborted run never sent them); accepted: answered as accepted (2xx, per event for batches);
   rejected: not accepted with a 4xx, or refused inside a 2xx batch answer; failed: not accepted with
-  a 5xx, a transport error/timeout (status 0) or any other status. sent = accepted+rejected+failed.
+  a 5xx, a transport error/timeout (status 0) or any other status, or marked "failed" inside a 2xx
+  batch answer (the records' `delivery_failed`). sent = accepted+rejected+failed.
 - consumed: log lines carrying an event_id this run sent; unique_consumed: distinct such ids;
   duplicates = consumed - unique_consumed; lost: accepted events whose id never reached the log.
 - duration_s: from the first event the client sent to the latest first consumption of one of
@@ -24,28 +25,10 @@ from harness.analysis import latency
 from harness.analysis.jsonable import to_jsonable
 from harness.analysis.matching import EventMatch, match_events
 from harness.analysis.records import normalize_records
+from harness.loadgen.result import event_counts
 
 CLIENT_BOUND_FRACTION = 0.8  # at >= 80% of the simulator's own ceiling, it may be the limit
 _TOP_ERRORS = 5
-
-
-def _failed(status: np.ndarray) -> np.ndarray:
-    """Statuses that mean the server or the transport failed (not a verdict on the input)."""
-    client_error = (status >= 400) & (status < 500)
-    success = (status >= 200) & (status < 300)
-    return ~(client_error | success)
-
-
-def outcome_counts(records: pd.DataFrame) -> dict[str, int]:
-    """sent / accepted / rejected / failed, per event."""
-    accepted = records["accepted"].to_numpy(dtype=bool)
-    failed = ~accepted & _failed(records["status"].to_numpy())
-    return {
-        "sent": len(records),
-        "accepted": int(accepted.sum()),
-        "rejected": int((~accepted & ~failed).sum()),
-        "failed": int(failed.sum()),
-    }
 
 
 def _accepted_events(records: pd.DataFrame, match: EventMatch) -> np.ndarray:
@@ -141,7 +124,7 @@ def compute_metrics(
     match = match_events(records, log_df)
     start, end = _window(records, match)
     duration = end - start if start is not None and end is not None and end > start else None
-    counts = {**outcome_counts(records), **delivery_counts(records, match)}
+    counts = {**event_counts(records), **delivery_counts(records, match)}
     metrics = {
         "config": config,
         "environment": environment,

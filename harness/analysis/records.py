@@ -18,8 +18,10 @@ RECORD_COLUMNS = {
     "status": "int64",
     "accepted": "bool",
     "error": "str",
+    "delivery_failed": "bool",
 }
-_OPTIONAL = {"scheduled_at": np.nan, "error": ""}  # closed-loop or older writers may omit these
+# closed-loop or older writers may omit these
+_OPTIONAL = {"scheduled_at": np.nan, "error": "", "delivery_failed": False}
 
 
 def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
@@ -34,6 +36,7 @@ def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
     df["error"] = df["error"].fillna("")
     df["status"] = df["status"].fillna(0)
     df["accepted"] = df["accepted"].fillna(False)
+    df["delivery_failed"] = df["delivery_failed"].fillna(False)
     return df.astype(RECORD_COLUMNS)
 
 

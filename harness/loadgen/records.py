@@ -1,7 +1,8 @@
 """The simulator's records: one row per event in `client_records.parquet`.
 
 Columns as docs/ARCHITECTURE.md fixes them: event_id, request_id, scheduled_at (NaN in closed loop),
-sent_at, done_at (epoch s), status (HTTP status; 0 = transport error / timeout), accepted, error.
+sent_at, done_at (epoch s), status (HTTP status; 0 = transport error / timeout), accepted, error,
+delivery_failed (marked "failed" inside a 2xx batch answer: the API could not deliver it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ COLUMNS = [
     "status",
     "accepted",
     "error",
+    "delivery_failed",
 ]
 
 
@@ -50,6 +52,7 @@ def events_frame(log: RequestLog, clock: Clock) -> pd.DataFrame:
             "status": status,
             "accepted": accepted,
             "error": pd.Series(error, dtype=str),
+            "delivery_failed": log.failed_in_batch(),
         },
         columns=COLUMNS,
     )

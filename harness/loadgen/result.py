@@ -28,14 +28,14 @@ def latency_summary(seconds: np.ndarray) -> dict[str, float]:
     }
 
 
-def event_counts(frame: pd.DataFrame, failed_in_batch: np.ndarray | None = None) -> dict[str, int]:
+def event_counts(frame: pd.DataFrame) -> dict[str, int]:
     """sent / accepted / rejected (4xx, or refused inside a 2xx batch) / failed (5xx, transport,
-    or marked "failed" inside a 2xx batch: `failed_in_batch`, per event)."""
+    or marked "failed" inside a 2xx batch: the `delivery_failed` column, when there is one)."""
     status = frame["status"].to_numpy()
-    accepted = frame["accepted"].to_numpy()
+    accepted = frame["accepted"].to_numpy(dtype=bool)
     verdict = ((status >= 200) & (status < 300)) | ((status >= 400) & (status < 500))
-    if failed_in_batch is not None:
-        verdict &= ~failed_in_batch
+    if "delivery_failed" in frame:  # records written before the column existed lack it
+        verdict &= ~frame["delivery_failed"].to_numpy(dtype=bool)
     return {
         "sent": int(len(frame)),
         "accepted": int(accepted.sum()),
