@@ -37,43 +37,53 @@ DEFAULT_WORKERS = 2  # one per core on the 2-core reference machine
 DEFAULT_THREADS = 32  # in `ack` mode a thread waits ~ linger + one broker round trip per request
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app.producer", description=__doc__.split("\n")[0])
+def add_server_flags(p: argparse.ArgumentParser) -> None:
+    """Where and how the API serves (shared with `python -m harness up`)."""
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--server", choices=SERVERS, default="gunicorn")
     p.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+
+
+# Producer settings a flag may set; None means "not given": the environment or the default applies.
+PRODUCER_FLAGS = {
+    "client": {"choices": CLIENTS},
+    "delivery": {"choices": DELIVERY_MODES},
+    "acks": {"choices": ACKS},
+    "linger_ms": {"type": int},
+    "batch_size": {"type": int},
+    "compression": {"choices": COMPRESSIONS},
+    "delivery_timeout_s": {"type": float},
+    "max_body_bytes": {"type": int},
+    "max_batch_events": {"type": int},
+}
+
+
+def add_producer_flags(p: argparse.ArgumentParser) -> None:
+    """The producer's settings as flags (shared with `python -m harness up`)."""
+    for name, kwargs in PRODUCER_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), **kwargs)
+
+
+def producer_overrides(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name) for name in PRODUCER_FLAGS}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app.producer", description=__doc__.split("\n")[0])
+    add_server_flags(p)
     p.add_argument("--access-log", action="store_true", help="log every request (slows it down)")
     p.add_argument("--log-level", default="info")
-    # Producer settings: None means "not given", so the environment or the default applies.
     p.add_argument("--bootstrap-servers")
     p.add_argument("--topic")
-    p.add_argument("--client", choices=CLIENTS)
-    p.add_argument("--delivery", choices=DELIVERY_MODES)
-    p.add_argument("--acks", choices=ACKS)
-    p.add_argument("--linger-ms", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--compression", choices=COMPRESSIONS)
-    p.add_argument("--delivery-timeout-s", type=float)
-    p.add_argument("--max-body-bytes", type=int)
-    p.add_argument("--max-batch-events", type=int)
+    add_producer_flags(p)
     return p
 
 
 def settings_from_args(args: argparse.Namespace) -> ProducerSettings:
     return ProducerSettings.from_env(
-        bootstrap_servers=args.bootstrap_servers,
-        topic=args.topic,
-        client=args.client,
-        delivery=args.delivery,
-        acks=args.acks,
-        linger_ms=args.linger_ms,
-        batch_size=args.batch_size,
-        compression=args.compression,
-        delivery_timeout_s=args.delivery_timeout_s,
-        max_body_bytes=args.max_body_bytes,
-        max_batch_events=args.max_batch_events,
+        bootstrap_servers=args.bootstrap_servers, topic=args.topic, **producer_overrides(args)
     )
 
 

@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, SERVERS, ProducerSettings
+from app.producer import add_producer_flags, add_server_flags, producer_overrides
+from app.settings import ProducerSettings
 from harness import admin, kafka
 from harness.java import harness_home
 from harness.ports import port_in_use
@@ -73,10 +74,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if port_in_use(args.port, args.host):
         _say(f"port {args.port} is taken: pass --port")
         return 1
-    settings = ProducerSettings.from_env(
-        topic=args.topic, client=args.client, delivery=args.delivery, acks=args.acks,
-        linger_ms=args.linger_ms, compression=args.compression,
-    )  # fmt: skip
+    settings = ProducerSettings.from_env(topic=args.topic, **producer_overrides(args))
     run_dir = harness_home() / "up"
     log_file = Path.cwd() / "logs" / "events.log"
     started: dict = {"kafka_started": False}
@@ -162,8 +160,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("up", help="broker + consumer + API in the background; prints the API URL")
-    p.add_argument("--port", type=int, default=5000, help="API port (default 5000)")
-    p.add_argument("--host", default="127.0.0.1")
+    add_server_flags(p)
     p.add_argument(
         "--bootstrap-servers",
         help="use this external cluster (also KAFKA_BOOTSTRAP_SERVERS); start no broker",
@@ -176,14 +173,7 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--topic", default=None, help="topic (default: EVENTS_TOPIC or events)")
     p.add_argument("--partitions", type=int, default=3, help="partitions when the topic is new")
-    p.add_argument("--server", choices=SERVERS, default="gunicorn")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--client", choices=CLIENTS)
-    p.add_argument("--delivery", choices=DELIVERY_MODES)
-    p.add_argument("--acks", choices=ACKS)
-    p.add_argument("--linger-ms", type=int)
-    p.add_argument("--compression", choices=COMPRESSIONS)
+    add_producer_flags(p)
     p.set_defaults(func=cmd_up)  # fmt: skip
 
     p = sub.add_parser("down", help="stop what `up` started")
