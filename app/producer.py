@@ -22,14 +22,7 @@ import threading
 import time
 
 from app.api import create_app, publisher_of
-from app.settings import (
-    ACKS,
-    CLIENTS,
-    COMPRESSIONS,
-    DELIVERY_MODES,
-    SERVERS,
-    ProducerSettings,
-)
+from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, SERVERS, ProducerSettings
 
 log = logging.getLogger("app.producer")
 

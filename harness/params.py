@@ -12,14 +12,7 @@ import types
 from dataclasses import dataclass, fields
 from typing import Union, get_args, get_origin, get_type_hints
 
-from app.settings import (
-    ACKS,
-    CLIENTS,
-    COMPRESSIONS,
-    DELIVERY_MODES,
-    SERVERS,
-    ProducerSettings,
-)
+from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, SERVERS, ProducerSettings
 
 ENDPOINTS = ("single", "batch")
 FAULTS = (
