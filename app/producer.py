@@ -3,7 +3,7 @@
 gunicorn (the default) runs `--workers` processes of gthread workers with `--threads` threads each;
 `gunicorn-gevent` runs gevent workers instead (one greenlet per connection; both clients, see
 app/producer_client.py): a request waiting for its ack then costs a greenlet switch instead of a
-parked thread that must win the GIL back, which measured ~2x the events/s with kafka-python here;
+parked thread that must win the GIL back (1.7x the events/s with kafka-python in docs/BENCHMARKS.md);
 each worker builds its own Kafka producer after the fork (warmed in the background right after the
 worker starts) and flushes it when it exits, so SIGTERM (gunicorn's graceful shutdown) drops
 nothing it answered 2xx. `--server werkzeug` is the seed's threaded dev server, kept as a baseline.
