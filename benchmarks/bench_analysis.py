@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pandas as pd
-from figures import Figures
+from figures import Figures, add_runner_flags
 
 from harness.analysis import (
     compute_metrics,
@@ -137,9 +137,7 @@ def main() -> None:
     parser.add_argument(
         "--stdlib", action="store_true", help="also time json.loads per line (slow)"
     )
-    parser.add_argument("--quick", action="store_true", help="no per-line comparison parsers")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
-    parser.add_argument("--bootstrap-servers", help="ignored: no Kafka here")
+    add_runner_flags(parser, "no per-line comparison parsers")
     args = parser.parse_args()
     if args.quick:
         args.no_compare = True

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from broker import broker
 from cpu import CpuSampler
-from figures import Figures
+from figures import Figures, add_runner_flags
 from kafka import KafkaConsumer, TopicPartition
 
 from app.settings import ProducerSettings
@@ -189,10 +189,8 @@ def parse_args(argv):
     p.add_argument("--worker-threads", type=int, default=None, help="threads per worker")
     p.add_argument("--linger-ms", type=int, default=None)
     p.add_argument("--only", help="comma-separated scenario names")
-    p.add_argument("--bootstrap-servers", help="an external cluster instead of an embedded one")
     p.add_argument("--warmup-events", type=int, default=5000, help="per scenario, not measured")
-    p.add_argument("--quick", action="store_true", help=f"{QUICK_SCENARIOS}; 3,000 events each")
-    p.add_argument("--json", help="also write the figures to this JSON file")
+    add_runner_flags(p, f"{QUICK_SCENARIOS}; 3,000 events each")
     args = p.parse_args(argv)
     if args.quick:
         args.repeats = min(args.repeats, 3)

@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 
 from broker import broker
-from figures import Figures
+from figures import Figures, add_runner_flags
 
 from app.consumer import ConsumerSettings, EventSink, Summary, commit_written, consume
 from app.consumer_client import CLIENTS, ClientConfig, make_client
@@ -201,9 +201,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--clients", default=",".join(CLIENTS))
     p.add_argument("--fsync", action="store_true", help="also measure the writer with --fsync")
-    p.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    p.add_argument("--quick", action="store_true", help="60,000 events, kafka-python only")
-    p.add_argument("--json", help="also write the figures to this JSON file")
+    add_runner_flags(p, "60,000 events, kafka-python only")
+    p.set_defaults(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--topic", help=argparse.SUPPRESS)
     p.add_argument("--client", help=argparse.SUPPRESS)

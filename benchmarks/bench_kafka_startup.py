@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from figures import Figures
+from figures import Figures, add_runner_flags
 
 from harness.environment import machine_line
 from harness.java import broker_classpath
@@ -27,8 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--brokers", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="3 starts")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
+    add_runner_flags(parser, "3 starts")
     args = parser.parse_args()
     if args.quick:
         args.repeat = min(args.repeat, 3)

@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from broker import broker
-from figures import Figures
+from figures import Figures, add_runner_flags
 
 from app.settings import ProducerSettings
 from harness import admin, java
@@ -130,9 +130,7 @@ def parse_args(argv):
     p.add_argument("--java-records", type=int, default=None,
                    help="records for ProducerPerformance (default 10x --records, 5x with --quick: its rate counts "
                         "from the first send, so a short run measures the JVM warming up)")  # fmt: skip
-    p.add_argument("--quick", action="store_true", help="30,000 records; HTTP batch: kafka-python")
-    p.add_argument("--json", help="also write the figures to this JSON file")
-    p.add_argument("--bootstrap-servers", help="an external cluster instead of an embedded one")
+    add_runner_flags(p, "30,000 records; HTTP batch: kafka-python")
     args = p.parse_args(argv)
     if args.quick:
         args.records = 30_000

@@ -31,7 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 from broker import broker
-from figures import Figures
+from figures import Figures, add_runner_flags
 
 from app.settings import ProducerSettings
 from harness import admin
@@ -209,10 +209,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--duration", type=int, default=10, help="seconds of sampling per API")
     p.add_argument("--lines", type=int, default=1_000_000, help="log lines for the analysis")
     p.add_argument("--only", default="full,seed,noop,analysis")
-    p.add_argument("--quick", action="store_true", help="6 s per API, a 300,000-line log")
-    p.add_argument("--json", help="also write the profiles to this JSON file")
+    add_runner_flags(p, "6 s per API, a 300,000-line log")
     p.add_argument("--keep", help="copy py-spy's raw output (collapsed stacks) here")
-    p.add_argument("--bootstrap-servers", help="an external cluster instead of an embedded one")
     p.add_argument("--child-analysis", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from broker import broker
 from cpu import CpuSampler
-from figures import Figures
+from figures import Figures, add_runner_flags
 
 from app.settings import ProducerSettings
 from harness import admin
@@ -118,9 +118,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=16, help="concurrent senders")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for the logs")
-    p.add_argument("--quick", action="store_true", help="20,000 events per point")
-    p.add_argument("--json", help="also write the figures to this JSON file")
-    p.add_argument("--bootstrap-servers", help="an external cluster instead of an embedded one")
+    add_runner_flags(p, "20,000 events per point")
     args = p.parse_args(argv)
     if args.quick:
         args.events = 20_000

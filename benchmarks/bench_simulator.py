@@ -33,7 +33,7 @@ from flask import Flask, jsonify, request
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from figures import Figures  # noqa: E402
+from figures import Figures, add_runner_flags  # noqa: E402
 
 from harness.ports import free_port  # noqa: E402
 from harness.processes import ManagedProcess  # noqa: E402
@@ -202,9 +202,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     p.add_argument("--variants", default="raw,rawx2,aiohttp",
                    help="simulator variants: http client [x client processes]")  # fmt: skip
-    p.add_argument("--quick", action="store_true", help="variant raw only, 5 s per wrk run")
-    p.add_argument("--json", help="also write the figures to this JSON file")
-    p.add_argument("--bootstrap-servers", help="ignored: no Kafka here (accepted for uniformity)")
+    add_runner_flags(p, "variant raw only, 5 s per wrk run")
     args = p.parse_args(argv)
     if args.quick:
         args.variants, args.duration = "raw", 5

@@ -28,6 +28,16 @@ LIBRARIES = ("kafka-python", "confluent-kafka", "gunicorn", "gevent", "flask", "
 OPS = {">=": lambda v, t: v >= t, "<=": lambda v, t: v <= t, "<": lambda v, t: v < t}
 
 
+def add_runner_flags(parser, quick_help: str) -> None:
+    """The flags `python -m harness bench` passes every script (harness/bench.py::script_command)."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--bootstrap-servers",
+        help="an external cluster instead of an embedded one (ignored by scripts without Kafka)",
+    )
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
