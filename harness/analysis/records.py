@@ -4,30 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-RECORDS_FILE = "client_records.parquet"
-# column -> dtype, as docs/ARCHITECTURE.md defines the file
-RECORD_COLUMNS = {
-    "event_id": "str",
-    "request_id": "int64",
-    "scheduled_at": "float64",
-    "sent_at": "float64",
-    "done_at": "float64",
-    "status": "int64",
-    "accepted": "bool",
-    "error": "str",
-    "delivery_failed": "bool",
-}
-# closed-loop or older writers may omit these
-_OPTIONAL = {"scheduled_at": np.nan, "error": "", "delivery_failed": False}
+from harness.rundir import OPTIONAL_RECORD_COLUMNS, RECORD_COLUMNS, RECORDS_FILE
 
 
 def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
     """The records with every documented column present and typed (ValueError: what is missing)."""
     df = df.copy()
-    for name, default in _OPTIONAL.items():
+    for name, default in OPTIONAL_RECORD_COLUMNS.items():
         if name not in df.columns:
             df[name] = default
     missing = [c for c in RECORD_COLUMNS if c not in df.columns]
@@ -37,6 +22,7 @@ def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
     df["status"] = df["status"].fillna(0)
     df["accepted"] = df["accepted"].fillna(False)
     df["delivery_failed"] = df["delivery_failed"].fillna(False)
+    df["phase"] = df["phase"].fillna(OPTIONAL_RECORD_COLUMNS["phase"])
     return df.astype(RECORD_COLUMNS)
 
 

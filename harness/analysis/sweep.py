@@ -13,15 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-METRICS_FILE = "metrics.json"
-FAILURE_FILE = "failure.json"
-CONFIG_FILE = "config.json"
+from harness.rundir import CONFIG_FILE, FAILURE_FILE, METRICS_FILE, read_json
+
 _FRONT = ["run_dir", "status", "error"]
-
-
-def _read_json(path: Path) -> object:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 def _failure_row(run_dir: Path, error: str) -> dict:
@@ -29,7 +23,7 @@ def _failure_row(run_dir: Path, error: str) -> dict:
     row: dict = {"error": error}
     for name in (FAILURE_FILE, CONFIG_FILE):
         try:
-            found = _read_json(run_dir / name)
+            found = read_json(run_dir / name)
         except (OSError, ValueError):
             continue
         config = found.get("config") if name == FAILURE_FILE else found
@@ -41,7 +35,7 @@ def _failure_row(run_dir: Path, error: str) -> dict:
 
 def _failure_error(run_dir: Path) -> str:
     try:
-        failure = _read_json(run_dir / FAILURE_FILE)
+        failure = read_json(run_dir / FAILURE_FILE)
     except ValueError as exc:
         return f"unreadable {FAILURE_FILE}: {exc}"
     if isinstance(failure, dict) and failure.get("error"):
@@ -54,7 +48,7 @@ def _run_row(run_dir: Path) -> dict:
     if (run_dir / FAILURE_FILE).exists():
         return {"status": "failed", **_failure_row(run_dir, _failure_error(run_dir))}
     try:
-        metrics = _read_json(run_dir / METRICS_FILE)
+        metrics = read_json(run_dir / METRICS_FILE)
     except FileNotFoundError:
         return {"status": "failed", **_failure_row(run_dir, f"no {METRICS_FILE} in {run_dir}")}
     except (OSError, ValueError) as exc:

@@ -1,8 +1,6 @@
 """The simulator's records: one row per event in `client_records.parquet`.
 
-Columns as docs/ARCHITECTURE.md fixes them: event_id, request_id, scheduled_at (NaN in closed loop),
-sent_at, done_at (epoch s), status (HTTP status; 0 = transport error / timeout), accepted, error,
-delivery_failed (marked "failed" inside a 2xx batch answer: the API could not deliver it).
+The columns and their meaning are harness/rundir.py's RECORD_COLUMNS.
 """
 
 from __future__ import annotations
@@ -14,19 +12,9 @@ import pandas as pd
 
 from harness.loadgen.clock import Clock
 from harness.loadgen.requestlog import RequestLog
+from harness.rundir import RECORD_COLUMNS, RECORDS_FILE
 
-RECORDS_FILE = "client_records.parquet"
-COLUMNS = [
-    "event_id",
-    "request_id",
-    "scheduled_at",
-    "sent_at",
-    "done_at",
-    "status",
-    "accepted",
-    "error",
-    "delivery_failed",
-]
+COLUMNS = list(RECORD_COLUMNS)
 
 
 def events_frame(log: RequestLog, clock: Clock) -> pd.DataFrame:
@@ -53,6 +41,7 @@ def events_frame(log: RequestLog, clock: Clock) -> pd.DataFrame:
             "accepted": accepted,
             "error": pd.Series(error, dtype=str),
             "delivery_failed": log.failed_in_batch(),
+            "phase": "measured",
         },
         columns=COLUMNS,
     )
