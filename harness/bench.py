@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from harness.environment import ROOT, environment, library_version
+from harness.environment import environment, library_version
+from harness.paths import PROJECT_ROOT as ROOT
 from harness.processes import ManagedProcess
 
 BENCH_DIR = ROOT / "benchmarks"

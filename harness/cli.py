@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import signal
 import sys
 
 from harness import kafka
+from harness.cluster import choose_bootstrap
 from harness.java import SetupError
 
 # Modules that add subcommands; a module that does not exist yet is skipped.
@@ -26,13 +26,8 @@ FEATURE_MODULES = [
 ]
 
 
-def external_bootstrap(args: argparse.Namespace) -> str | None:
-    """An external cluster named by --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS, if any."""
-    return getattr(args, "bootstrap_servers", None) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-
-
 def cmd_kafka(args: argparse.Namespace) -> int:
-    external = external_bootstrap(args)
+    external = choose_bootstrap(args.bootstrap_servers)
     if external:
         if args.action == "stop":
             print(f"Using the external cluster {external}: nothing to stop.")

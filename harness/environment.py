@@ -11,8 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.java import kafka_version
-
-ROOT = Path(__file__).resolve().parents[1]
+from harness.paths import PROJECT_ROOT as ROOT
 
 
 def cpu_model() -> str:

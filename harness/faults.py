@@ -135,7 +135,7 @@ def wait_fully_replicated(bootstrap: str, topic: str, replicas: int, timeout: fl
 
 def plan(cfg, kafka, consumers, api, topic: str, bootstrap: str) -> list[tuple[int, Action]]:
     """The steps of `cfg.fault` for one run (see the table above)."""
-    events, nodes = cfg.events, range(1, cfg.brokers + 1)
+    events, nodes = cfg.planned_events(), range(1, cfg.brokers + 1)
 
     def kill_leader(avoid: int | None = None) -> dict:
         leader = partition_leader(bootstrap, topic)

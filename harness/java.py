@@ -13,6 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from harness.paths import harness_home
+
 JVM_DIR = Path(__file__).parent / "jvm"
 POM = JVM_DIR / "pom.xml"
 LOG4J_CONFIG = JVM_DIR / "log4j2.xml"
@@ -21,11 +23,6 @@ MIN_JAVA = 17
 
 class SetupError(RuntimeError):
     """A prerequisite is missing; the message says what to install or do."""
-
-
-def harness_home() -> Path:
-    """Where embedded brokers, caches and detached state live (git-ignored)."""
-    return Path(os.environ.get("HARNESS_HOME", ".harness")).resolve()
 
 
 def java_executable() -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import java
+from harness.paths import harness_home
 from harness.ports import free_ports, port_in_use
 from harness.processes import ManagedProcess, pid_alive, pid_cmdline, tail, terminate_pid
 
@@ -102,7 +103,7 @@ class EmbeddedKafka:
             raise ValueError("brokers must be >= 1")
         self.brokers = brokers
         self.host = host
-        self.root = Path(root) if root else java.harness_home() / "kafka" / "default"
+        self.root = Path(root) if root else harness_home() / "kafka" / "default"
         self.min_insync_replicas = min_insync_replicas
         self.broker_config = dict(broker_config or {})
         self.detached = detached
@@ -345,7 +346,7 @@ def describe_cluster(bootstrap_servers: str, timeout_s: float = 5.0) -> dict:
 
 # -- the detached broker of `python -m harness kafka start|status|stop` -------------------------
 def state_file() -> Path:
-    return java.harness_home() / "kafka" / "state.json"
+    return harness_home() / "kafka" / "state.json"
 
 
 def read_state() -> dict | None:

@@ -13,18 +13,25 @@ from dataclasses import dataclass, fields
 from typing import Union, get_args, get_origin, get_type_hints
 
 from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, SERVERS, ProducerSettings
+from harness.cluster import choose_bootstrap
+from harness.loadgen.config import SimulatorConfig
 
 ENDPOINTS = ("single", "batch")
-FAULTS = (
-    "none",
-    "kill-broker",
-    "kill-broker-twice",
-    "kafka-outage",
-    "kill-consumer",
-    "restart-api",
-)
-# Faults that act on the embedded brokers themselves.
-BROKER_FAULTS = ("kill-broker", "kill-broker-twice", "kafka-outage")
+# Each fault and the part of the system it acts on (harness/faults.py carries them out).
+FAULT_TARGETS = {
+    "none": None,
+    "kill-broker": "brokers",
+    "kill-broker-twice": "brokers",
+    "kafka-outage": "brokers",
+    "kill-consumer": "consumer",
+    "restart-api": "api",
+}
+FAULTS = tuple(FAULT_TARGETS)
+# Faults that need the harness's own embedded cluster, and those that need its own API and consumers.
+BROKER_FAULTS = tuple(f for f, target in FAULT_TARGETS.items() if target == "brokers")
+SERVICE_FAULTS = tuple(f for f, target in FAULT_TARGETS.items() if target in ("api", "consumer"))
+# Who counts what reached Kafka: the consumers' logs, or the harness reading the topic itself.
+AUDITS = ("log", "topic")
 
 CHOICES = {
     "endpoint": ENDPOINTS,
@@ -34,10 +41,13 @@ CHOICES = {
     "server": SERVERS,
     "delivery": tuple(d for d in DELIVERY_MODES),
     "fault": FAULTS,
+    "audit": AUDITS,
 }
 
 HELP = {
-    "events": "events to send (10000)",
+    "events": "events to send (10000; ignored when duration_s is set)",
+    "warmup_s": "seconds at the start whose events count but are left out of every figure (3)",
+    "duration_s": "send for warmup_s + duration_s seconds instead of a fixed number of events",
     "threads": "concurrent senders in closed loop (200)",
     "rate": "events/s on a fixed schedule: open loop when set",
     "endpoint": "single: POST /register_event; batch: POST /events",
@@ -60,7 +70,12 @@ HELP = {
     "min_insync_replicas": "min.insync.replicas (default: 2 when replication_factor >= 3, else 1)",
     "fault": "fault injected mid-run (see harness/faults.py)",
     "outage_s": "kafka-outage: how long every broker stays down",
-    "bootstrap_servers": "an external cluster: nothing is started, the run uses it",
+    "bootstrap_servers": "an external cluster: nothing is started, the run uses it "
+    "(default: KAFKA_BOOTSTRAP_SERVERS, else an embedded broker)",
+    "api_url": "an API already running (e.g. http://host:5000): no API or consumer is started "
+    "and the topic is audited",
+    "audit": "log: count what the consumers logged; topic: read the topic itself (always with api_url)",
+    "random_seed": "seeds the simulator's event names and user ids (reproducible payloads)",
     "drain_timeout_s": "how long to wait for the consumers to log every accepted event",
     "ceiling_rps": "the simulator's ceiling (requests/s vs a no-op API), to flag client-bound runs",
     "measure_ceiling": "measure the simulator's ceiling before the run (adds ~20 s)",
@@ -70,6 +85,8 @@ HELP = {
 @dataclass(frozen=True)
 class RunConfig:
     events: int = 10_000
+    warmup_s: float = 3.0
+    duration_s: float | None = None
     threads: int = 200
     rate: float | None = None
     endpoint: str = "single"
@@ -94,11 +111,18 @@ class RunConfig:
     fault: str = "none"
     outage_s: float = 10.0
     bootstrap_servers: str | None = None
+    api_url: str | None = None
+    audit: str = "log"
+    random_seed: int | None = None
     drain_timeout_s: float = 60.0
     ceiling_rps: float | None = None
     measure_ceiling: bool = False
 
     def __post_init__(self) -> None:
+        # The cluster: this field, else KAFKA_BOOTSTRAP_SERVERS, else (None) an embedded broker.
+        object.__setattr__(self, "bootstrap_servers", choose_bootstrap(self.bootstrap_servers))
+        if self.api_url is not None:
+            object.__setattr__(self, "audit", "topic")  # the consumers are someone else's
         for name, choices in CHOICES.items():
             value = getattr(self, name)
             if value not in choices:
@@ -109,6 +133,32 @@ class RunConfig:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)!r}")
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be > 0 events/s (leave it unset for a closed loop)")
+        if self.warmup_s < 0:
+            raise ValueError(f"warmup_s must be >= 0, not {self.warmup_s!r}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError(
+                f"duration_s must be > 0 (or unset to send `events`), not {self.duration_s!r}"
+            )
+        if self.api_url is not None:
+            if not self.api_url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"api_url must be an http:// or https:// URL, not {self.api_url!r}"
+                )
+            if not self.bootstrap_servers:
+                raise ValueError(
+                    "api_url needs the system's Kafka cluster too (--bootstrap-servers or "
+                    "KAFKA_BOOTSTRAP_SERVERS), so the harness can audit the topic"
+                )
+            if self.fault in SERVICE_FAULTS:
+                raise ValueError(
+                    f"fault={self.fault} stops the API or a consumer, but with api_url they are "
+                    "someone else's: drop --fault or --api-url"
+                )
+        if self.fault != "none" and self.duration_s is not None and self.rate is None:
+            raise ValueError(
+                f"fault={self.fault} is triggered at a share of the run's events: with duration_s "
+                "set a rate too (open loop), or send a fixed number of events"
+            )
         if self.replication_factor > self.brokers and not self.bootstrap_servers:
             raise ValueError(
                 f"replication_factor={self.replication_factor} needs at least that many brokers "
@@ -125,6 +175,46 @@ class RunConfig:
             )
         if self.isr() > self.replication_factor:
             raise ValueError("min_insync_replicas cannot exceed replication_factor")
+
+    def needs_own_cluster(self) -> bool:
+        """A cluster of its own: several brokers, or a fault that stops brokers."""
+        return not self.bootstrap_servers and (self.brokers > 1 or self.fault in BROKER_FAULTS)
+
+    def planned_events(self) -> int:
+        """Events the run sends: `events`, or rate x time for a timed open loop (faults use it)."""
+        if self.duration_s is not None and self.rate is not None:
+            return max(1, int(self.rate * (self.warmup_s + self.duration_s)))
+        return self.events
+
+    def producer_settings(self, bootstrap: str, topic: str, delivery: str | None = None):
+        """The API's settings for this run (the producer fields of ProducerSettings)."""
+        return ProducerSettings.from_env(
+            {},
+            bootstrap_servers=bootstrap,
+            topic=topic,
+            client=self.client,
+            acks=self.acks,
+            linger_ms=self.linger_ms,
+            batch_size=self.batch_size,
+            compression=self.compression,
+            delivery=delivery or self.delivery,
+            delivery_timeout_s=self.delivery_timeout_s,
+            max_batch_events=max(1000, self.events_per_request),
+        )
+
+    def simulator_config(self, url: str, run_id: str, **overrides) -> SimulatorConfig:
+        """The simulator's settings for this run (overrides: e.g. a probe's events)."""
+        values = dict(
+            url=url,
+            events=self.events,
+            threads=self.threads,
+            rate=self.rate,
+            endpoint=self.endpoint,
+            events_per_request=self.events_per_request,
+            run_id=run_id,
+        )
+        values.update(overrides)
+        return SimulatorConfig(**values)
 
     def isr(self) -> int:
         if self.min_insync_replicas is not None:

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import latency_samples, read_client_records, read_events_log
+from harness.paths import NOTEBOOKS
 
-ROOT = Path(__file__).resolve().parents[1]
-REPORT_NOTEBOOK = ROOT / "notebooks" / "report.ipynb"
+REPORT_NOTEBOOK = NOTEBOOKS / "report.ipynb"
 DEFAULT_P99_OBJECTIVE_MS = 250.0
 
 # The sweep table's columns a reader needs, with short headings.

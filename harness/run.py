@@ -10,27 +10,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import replace
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from app.settings import ProducerSettings
 from harness import admin, faults
 from harness.analysis import compute_metrics, read_client_records, read_events_log
 from harness.environment import environment
-from harness.java import harness_home
 from harness.kafka import EmbeddedKafka
-from harness.loadgen.config import SimulatorConfig, new_run_id
+from harness.loadgen.config import new_run_id
 from harness.params import RunConfig, add_run_arguments, config_from_args
+from harness.paths import harness_home
+from harness.rundir import (
+    API_LOG,
+    CONFIG_FILE,
+    METRICS_FILE,
+    POINTS_FILE,
+    RECORDS_FILE,
+    SUMMARY_FILE,
+    LogCounter,
+    broker_log_path,
+    consumer_output_path,
+    events_log_paths,
+    repetition_dir,
+    write_json,
+)
 from harness.services import ApiService, ConsumerService
 from harness.simulator import measure_ceiling, simulate
 
-RECORDS_FILE = "client_records.parquet"
+Say = Callable[[str], None]
 
 
 def outside_event_loop(fn, *args, **kwargs):
@@ -42,31 +55,6 @@ def outside_event_loop(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     with ThreadPoolExecutor(1, thread_name_prefix="simulator") as pool:
         return pool.submit(fn, *args, **kwargs).result()
-
-
-def events_log_path(out_dir: Path, index: int, consumers: int) -> Path:
-    """`events.log` for a single consumer, `events-<i>.log` for consumer i of several."""
-    return out_dir / ("events.log" if consumers == 1 else f"events-{index}.log")
-
-
-class LogCounter:
-    """Counts the lines of the consumers' logs incrementally (cheap to poll while draining)."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        self.offsets = {p: 0 for p in paths}
-        self.lines = 0
-
-    def poll(self) -> int:
-        for path, offset in self.offsets.items():
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read()
-            except FileNotFoundError:
-                continue
-            self.offsets[path] = offset + len(data)
-            self.lines += data.count(b"\n")
-        return self.lines
 
 
 def wait_drained(
@@ -93,43 +81,15 @@ def wait_drained(
         time.sleep(0.1)
 
 
-def producer_settings(cfg: RunConfig, bootstrap: str, topic: str, delivery: str | None = None):
-    return ProducerSettings.from_env(
-        {},
-        bootstrap_servers=bootstrap,
-        topic=topic,
-        client=cfg.client,
-        acks=cfg.acks,
-        linger_ms=cfg.linger_ms,
-        batch_size=cfg.batch_size,
-        compression=cfg.compression,
-        delivery=delivery or cfg.delivery,
-        delivery_timeout_s=cfg.delivery_timeout_s,
-        max_batch_events=max(1000, cfg.events_per_request),
-    )
-
-
-def simulator_config(cfg: RunConfig, url: str, run_id: str) -> SimulatorConfig:
-    return SimulatorConfig(
-        url=url,
-        events=cfg.events,
-        threads=cfg.threads,
-        rate=cfg.rate,
-        endpoint=cfg.endpoint,
-        events_per_request=cfg.events_per_request,
-        run_id=run_id,
-    )
-
-
 def measure_api_ceiling(
     cfg: RunConfig, log_dir: Path, events: int = 20_000, repeats: int = 3
 ) -> float:
     """The simulator's requests/s against the run's server with a no-op handler (no Kafka)."""
-    settings = producer_settings(cfg, cfg.bootstrap_servers or "127.0.0.1:9", cfg.topic,
-                                 delivery="noop")  # fmt: skip
+    settings = cfg.producer_settings(cfg.bootstrap_servers or "127.0.0.1:9", cfg.topic,
+                                     delivery="noop")  # fmt: skip
     log_dir.mkdir(parents=True, exist_ok=True)
     with ApiService(settings, log_dir / "api-noop.log", server=cfg.server,
-                    workers=cfg.workers, threads=cfg.worker_threads) as noop:  # fmt: skip
+                    workers=cfg.workers, worker_threads=cfg.worker_threads) as noop:  # fmt: skip
         return outside_event_loop(
             measure_ceiling,
             noop.url,
@@ -141,52 +101,66 @@ def measure_api_ceiling(
         )
 
 
-def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict:
-    """Runs one experiment into `out_dir` and returns its metrics (also in metrics.json)."""
+def progress_printer(progress: bool) -> Say:
+    if not progress:
+        return lambda msg: None
+    return lambda msg: print(f"[harness] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class System:
+    """The system under test while it runs: the cluster, the topic, and the API to load.
+
+    `api` and `consumers` are None / empty when the system is someone else's (`api_url`)."""
+
+    bootstrap: str
+    topic: str
+    api_url: str
+    kafka: EmbeddedKafka | None = None
+    api: ApiService | None = None
+    consumers: list[ConsumerService] = field(default_factory=list)
+    log_paths: list[Path] = field(default_factory=list)
+    ceiling_rps: float | None = None
+
+
+@contextmanager
+def open_system(cfg: RunConfig, out_dir: Path, say: Say = print) -> Iterator[System]:
+    """Starts (or attaches to) the system of `cfg`; stops what it started on exit, also on
+    failure and Ctrl-C. The consumers' logs and the services' own logs go to `out_dir`."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_id = new_run_id()
-    env = environment(cfg.client)
-    (out_dir / "config.json").write_text(
-        json.dumps({"run_id": run_id, **cfg.to_dict()}, indent=2) + "\n"
-    )
-    say = (
-        (lambda msg: print(f"[harness] {msg}", file=sys.stderr, flush=True))
-        if progress
-        else (lambda msg: None)
-    )
-    report: dict = {"run_id": run_id}
-    kafka = None
     with ExitStack() as stack:
+        kafka = None
         if cfg.bootstrap_servers:
             bootstrap = cfg.bootstrap_servers
-            topic = f"{cfg.topic}-{run_id}"  # an external cluster: never mix with older events
         else:
             say(f"starting {cfg.brokers} embedded Kafka broker(s)")
-            root = harness_home() / "kafka" / f"run-{run_id}"
+            root = harness_home() / "kafka" / f"run-{new_run_id()}"
             kafka = EmbeddedKafka(brokers=cfg.brokers, root=root, min_insync_replicas=cfg.isr())
             stack.callback(_keep_broker_logs, kafka, out_dir, root)  # runs after the brokers stop
             stack.enter_context(kafka)
-            bootstrap, topic = kafka.bootstrap_servers, cfg.topic
+            bootstrap = kafka.bootstrap_servers
+        if cfg.api_url:
+            # Someone else's API produces to its own topic: the run's `topic` must name it.
+            say(f"driving the API at {cfg.api_url}; auditing topic {cfg.topic} on {bootstrap}")
+            yield System(bootstrap, cfg.topic, cfg.api_url, kafka=kafka)
+            return
+        # An external cluster may hold older events: a topic of its own keeps them apart.
+        topic = cfg.topic if kafka else f"{cfg.topic}-{new_run_id()}"
         admin.create_topic(
             bootstrap, topic, cfg.partitions, cfg.replication_factor,
             config={"min.insync.replicas": str(cfg.isr())},
         )  # fmt: skip
-        report["topic"] = topic
-
         ceiling = cfg.ceiling_rps
         if cfg.measure_ceiling:
             say("measuring the simulator's ceiling against a no-op API")
             ceiling = measure_api_ceiling(replace(cfg, bootstrap_servers=bootstrap), out_dir)
-            report["ceiling_rps"] = ceiling
-
         say(f"starting {cfg.consumers} consumer(s) and the API ({cfg.server}, {cfg.delivery})")
-        log_paths = [events_log_path(out_dir, i, cfg.consumers) for i in range(cfg.consumers)]
+        log_paths = events_log_paths(out_dir, cfg.consumers)
+        group = f"harness-{new_run_id()}"
         consumers = [
-            ConsumerService(
-                bootstrap, topic, f"harness-{run_id}", log_paths[i],
-                output_path=out_dir / f"consumer-{i}.out", client=cfg.client,
-            )
+            ConsumerService(bootstrap, topic, group, log_paths[i],
+                            output_path=consumer_output_path(out_dir, i), client=cfg.client)
             for i in range(cfg.consumers)
         ]  # fmt: skip
         for consumer in consumers:
@@ -194,41 +168,95 @@ def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True) -> dict
         for consumer in consumers:
             consumer.wait_ready()
         api = ApiService(
-            producer_settings(cfg, bootstrap, topic), out_dir / "api.log", server=cfg.server,
-            workers=cfg.workers, threads=cfg.worker_threads,
+            cfg.producer_settings(bootstrap, topic), out_dir / API_LOG, server=cfg.server,
+            workers=cfg.workers, worker_threads=cfg.worker_threads,
         )  # fmt: skip
         stack.enter_context(api)
+        yield System(bootstrap, topic, api.url, kafka, api, consumers, log_paths, ceiling)
 
-        trigger = None
-        if cfg.fault != "none":
-            steps = faults.plan(cfg, kafka, consumers, api, topic, bootstrap)
-            trigger = faults.FaultTrigger(bootstrap, topic, cfg.partitions, steps).start()
-            stack.callback(trigger.stop)
 
-        say(f"simulating {cfg.events} events against {api.url}")
+def topic_audit():
+    from harness import audit  # confluent-kafka loads only when a run audits its topic
+
+    return audit
+
+
+def this_run(log, run_id: str):
+    """The log lines of one run's events: a system measured several times (repetitions, capacity
+    steps) logs them all to the same files, and event ids start with their run's id."""
+    return log[log["event_id"].str.startswith(run_id + "-", na=False)]
+
+
+def measure(
+    system: System,
+    cfg: RunConfig,
+    run_dir: Path,
+    progress: bool = True,
+    slos=(),
+) -> dict:
+    """One load phase against a running system: simulate, wait until every accepted event is
+    accounted for, and write run_dir/metrics.json (returned). Steps of a capacity search call
+    this once per step on the same system."""
+    say = progress_printer(progress)
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id()
+    env = environment(cfg.client)
+    write_json(run_dir / CONFIG_FILE, {"run_id": run_id, **cfg.to_dict(), "topic": system.topic})
+    report: dict = {"run_id": run_id, "topic": system.topic, "audit": cfg.audit}
+    audit = topic_audit() if cfg.audit == "topic" else None
+    offsets = audit.start_offsets(system.bootstrap, system.topic) if audit else None
+    trigger = steps = None
+    if cfg.fault != "none":
+        steps = faults.plan(cfg, system.kafka, system.consumers, system.api, system.topic,
+                            system.bootstrap)  # fmt: skip
+        trigger = faults.FaultTrigger(system.bootstrap, system.topic, cfg.partitions, steps).start()
+    try:
+        say(f"simulating against {system.api_url}")
         result = outside_event_loop(
-            simulate, simulator_config(cfg, api.url, run_id), out_dir, progress=progress
+            simulate, cfg.simulator_config(system.api_url, run_id), run_dir, progress=progress
         )
+    finally:
         if trigger is not None:
             report["faults"] = trigger.stop()
-            if len(report["faults"]) < len(steps):
-                report["faults"].append(
-                    {"fault": cfg.fault, "error": "not triggered: run too short"}
-                )
-        api.stop()  # async delivery: the graceful stop flushes what was only queued
-
-        records = read_client_records(out_dir / RECORDS_FILE)
-        accepted = set(records.loc[records["accepted"], "event_id"])
+    if steps is not None and len(report["faults"]) < len(steps):
+        report["faults"].append({"fault": cfg.fault, "error": "not triggered: run too short"})
+    records = read_client_records(run_dir / RECORDS_FILE)
+    accepted = set(records.loc[records["accepted"], "event_id"])
+    if system.log_paths:
         say(f"waiting for the consumers to log {len(accepted)} accepted events")
-        report["drain"] = wait_drained(log_paths, accepted, consumers, cfg.drain_timeout_s)
-        report["simulator"] = result.to_dict()
-    # Everything is stopped here; analysis reads the files the run left.
-    metrics = compute_metrics(
-        records, read_events_log(log_paths), cfg.to_dict(), env, ceiling_rps=ceiling
-    )
+        report["drain"] = wait_drained(system.log_paths, accepted, system.consumers,
+                                       cfg.drain_timeout_s)  # fmt: skip
+    report["simulator"] = result.to_dict()
+    ceiling = system.ceiling_rps
+    if audit:
+        say(f"auditing topic {system.topic} for {len(accepted)} accepted events")
+        found = audit.audit_topic(system.bootstrap, system.topic, offsets, accepted,
+                                  cfg.drain_timeout_s, run_id=run_id)  # fmt: skip
+        report["topic_audit"] = found.attrs.get("audit", {})
+        consumed = found
+    else:
+        consumed = this_run(read_events_log(system.log_paths), run_id)
+    metrics = compute_metrics(records, consumed, cfg.to_dict(), env, ceiling_rps=ceiling)
+    if cfg.audit == "topic" and system.log_paths:
+        # Both audits of one run: the consumers' log must account for the same events.
+        logged = this_run(read_events_log(system.log_paths), run_id)
+        report["log_audit_counts"] = compute_metrics(records, logged, cfg.to_dict(), env)["counts"]
     metrics["run"] = report
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if slos:
+        from harness.slo import evaluate_slos
+
+        metrics["slo"] = evaluate_slos(slos, metrics)
+        metrics["slo_ok"] = all(v["ok"] for v in metrics["slo"])
+    write_json(run_dir / METRICS_FILE, metrics)
     return metrics
+
+
+def run_experiment(cfg: RunConfig, out_dir: Path, progress: bool = True, slos=()) -> dict:
+    """Runs one experiment into `out_dir` and returns its metrics (also in metrics.json)."""
+    say = progress_printer(progress)
+    with open_system(cfg, out_dir, say) as system:
+        return measure(system, cfg, out_dir, progress=progress, slos=slos)
 
 
 def _keep_broker_logs(kafka: EmbeddedKafka, out_dir: Path, root: Path) -> None:
@@ -236,7 +264,7 @@ def _keep_broker_logs(kafka: EmbeddedKafka, out_dir: Path, root: Path) -> None:
     for node in kafka.nodes:
         src = node.logs_dir / "server.log"
         if src.exists():
-            shutil.copy(src, out_dir / f"kafka-{node.node_id}.log")
+            shutil.copy(src, broker_log_path(out_dir, node.node_id))
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -252,17 +280,71 @@ def summary_line(metrics: dict) -> str:
     )
 
 
+def run_repetitions(
+    cfg: RunConfig, out_dir: Path, repeat: int, progress: bool = True, slos=()
+) -> list[dict]:
+    """`repeat` measurements of one setting on one system, each in its own run directory
+    (rundir.repetition_dir); writes out_dir/summary.csv and out_dir/points.csv."""
+    from harness.analysis import summarize_sweep
+    from harness.analysis.points import points_table
+
+    say = progress_printer(progress)
+    out_dir = Path(out_dir).resolve()
+    dirs = [repetition_dir(out_dir, k, repeat) for k in range(1, repeat + 1)]
+    results = []
+    with open_system(cfg, out_dir, say) as system:
+        for k, run_dir in enumerate(dirs, 1):
+            if repeat > 1:
+                say(f"repetition {k}/{repeat}")
+            results.append(measure(system, cfg, run_dir, progress=progress, slos=slos))
+            if repeat > 1:
+                say(summary_line(results[-1]))
+    if repeat > 1:
+        summary = summarize_sweep(dirs)
+        summary.insert(1, "point", "run")
+        summary.insert(2, "label", None)
+        summary.insert(3, "repetition", range(1, repeat + 1))
+        summary.to_csv(out_dir / SUMMARY_FILE, index=False)
+        points_table(summary).to_csv(out_dir / POINTS_FILE, index=False)
+    return results
+
+
+def slo_failures(metrics: dict) -> list[dict]:
+    return [v for v in metrics.get("slo") or [] if not v["ok"]]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    metrics = run_experiment(cfg, Path(args.out), progress=not args.quiet)
-    print(summary_line(metrics))
-    print(f"metrics: {Path(args.out).resolve() / 'metrics.json'}")
-    return 1 if metrics["counts"]["lost"] else 0
+    slos = []
+    if args.slo:
+        from harness.slo import parse_slos
+
+        slos = parse_slos(args.slo)  # a malformed objective fails before anything starts
+    if args.repeat < 1:
+        raise SystemExit("error: --repeat must be >= 1")
+    results = run_repetitions(cfg, Path(args.out), args.repeat, progress=not args.quiet, slos=slos)
+    out = Path(args.out).resolve()
+    if args.repeat == 1:
+        print(summary_line(results[0]))
+        print(f"metrics: {out / METRICS_FILE}")
+    else:
+        print(f"points: {out / POINTS_FILE} ({args.repeat} repetitions)")
+    failed = [f for m in results for f in slo_failures(m)]
+    for verdict in failed:
+        print(f"SLO failed: {verdict['expr']} (value {verdict['value']})", file=sys.stderr)
+    lost = any(m["counts"]["lost"] for m in results)
+    return 1 if lost or failed else 0
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("run", help="one experiment, end to end; writes DIR/metrics.json")
     add_run_arguments(p)
     p.add_argument("--out", required=True, help="the run directory")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="repetitions on the same system, each in DIR/rep-<k>/; "
+                        "DIR/points.csv gets medians and 95%% intervals")  # fmt: skip
+    p.add_argument("--slo", action="append", metavar="EXPR",
+                   help="an objective on metrics.json keys, e.g. 'latency_ms.http.p99 < 250'; "
+                        "repeatable; the command exits 1 when one fails")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_run)

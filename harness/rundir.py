@@ -9,6 +9,8 @@ A run directory (`harness run --out DIR`, or one repetition of a sweep point) ho
 | `events.log` / `events-<i>.log` | consumer(s) | the consumers' logs, one line per event |
 | `metrics.json` | run | counts, throughput and latency (docs/CONTRACTS.md) |
 | `failure.json` | sweep | a failed point: its error and config |
+| `rep-<k>/` | run, sweep | repetition k, a run directory of its own (when a point repeats) |
+| `summary.csv`, `points.csv` | run, sweep | one row per run; one row per point (medians, intervals) |
 | `api.log`, `consumer-<i>.out`, `kafka-<n>.log` | services | the processes' own logs |
 
 Everything that reads or writes these files imports the names from here.
@@ -27,6 +29,10 @@ RECORDS_FILE = "client_records.parquet"
 METRICS_FILE = "metrics.json"
 FAILURE_FILE = "failure.json"
 API_LOG = "api.log"
+# A sweep directory (or a run with repetitions): one row per run, one row per point.
+SUMMARY_FILE = "summary.csv"
+POINTS_FILE = "points.csv"
+SWEEP_FILE = "sweep.json"
 
 # The client records: column -> dtype. `scheduled_at` is NaN in closed loop; times are epoch
 # seconds; status 0 = transport error or timeout; `delivery_failed` = marked "failed" inside a 2xx
@@ -51,6 +57,12 @@ OPTIONAL_RECORD_COLUMNS = {
     "phase": "measured",
 }
 PHASES = ("warmup", "measured")
+
+
+def repetition_dir(point_dir: Path, k: int, repeat: int) -> Path:
+    """Repetition k (1-based) of a point: the point's own directory when it runs once,
+    `rep-<k>/` inside it when it repeats."""
+    return Path(point_dir) if repeat == 1 else Path(point_dir) / f"rep-{k}"
 
 
 def events_log_path(run_dir: Path, index: int, consumers: int) -> Path:

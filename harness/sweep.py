@@ -1,17 +1,19 @@
-"""Sweeps: a grid of run parameters, one executed experiment notebook per point, a summary table.
+"""Sweeps: a grid of run parameters, one executed experiment notebook per run, two tables.
 
-A grid file is YAML: each run parameter maps to one value or a list of values, and the grid is the
-cartesian product of the lists. One reserved key, `extra_points`, adds single points (each a
-mapping of overrides on top of the grid's single values), e.g. the seed-style baseline:
+A grid file is YAML: each run parameter maps to one value or a list of values, and the grid is
+the cartesian product of the lists. Reserved keys act on the sweep, not on a run:
 
     threads: [50, 200]
     linger_ms: [0, 5]
-    extra_points:
+    repeat: 3                  # repetitions of every point, interleaved (round-robin over points)
+    slo: ["counts.lost == 0"]  # objectives checked on every run (also --slo)
+    extra_points:              # single points on top of the grid's single values
       - {label: seed-style, server: werkzeug, delivery: flush, threads: 200}
 
-Points run one at a time (papermill's cwd is process-wide; each kernel is its own process), with
-absolute paths. A failing point is recorded (failure.json) and the sweep goes on. Points that need
-no broker of their own share one embedded broker, each with a fresh topic.
+Runs go one at a time (papermill's cwd is process-wide; each kernel is its own process), with
+absolute paths, into `runs/<point>/` (`runs/<point>/rep-<k>/` when points repeat). A failing run is
+recorded (failure.json) and the sweep goes on. Points that need no cluster of their own share one
+embedded broker (or the external cluster), each run with a fresh topic.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import itertools
 import json
 import re
+import shlex
 import sys
 import time
 import traceback
@@ -30,17 +33,27 @@ import pandas as pd
 import yaml
 
 from harness.analysis import summarize_sweep
-from harness.analysis.sweep import FAILURE_FILE
+from harness.cluster import choose_bootstrap
 from harness.environment import environment
 from harness.kafka import EmbeddedKafka
 from harness.params import RunConfig
+from harness.paths import DEFAULT_GRID, NOTEBOOKS, PROJECT_ROOT
 from harness.run import measure_api_ceiling
+from harness.rundir import (
+    FAILURE_FILE,
+    POINTS_FILE,
+    SUMMARY_FILE,
+    SWEEP_FILE,
+    repetition_dir,
+    write_json,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-DEFAULT_GRID = ROOT / "grids" / "default.yaml"
 EXTRA = "extra_points"
 LABEL = "label"
+REPEAT = "repeat"
+SLO = "slo"
+# Keys of a grid file that configure the sweep rather than a run.
+SWEEP_KEYS = (EXTRA, REPEAT, SLO)
 
 
 def load_grid(path: str | Path | None = None, inline: dict | None = None) -> dict:
@@ -55,14 +68,32 @@ def load_grid(path: str | Path | None = None, inline: dict | None = None) -> dic
     return grid
 
 
+def run_grid(grid: dict) -> dict:
+    """The grid's run parameters, without the sweep's own keys."""
+    return {k: v for k, v in grid.items() if k not in SWEEP_KEYS}
+
+
+def grid_repeat(grid: dict) -> int:
+    repeat = grid.get(REPEAT, 1)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a whole number >= 1, not {repeat!r}")
+    return repeat
+
+
+def grid_slos(grid: dict, extra: list[str] | None = None) -> list[str]:
+    """The sweep's objectives: the grid's `slo` (one expression or a list) and the flags'."""
+    slos = grid.get(SLO) or []
+    return [*([slos] if isinstance(slos, str) else slos), *(extra or [])]
+
+
 def expand_grid(grid: dict) -> list[dict]:
     """Every point of the grid: the cartesian product of the lists, then the extra points.
 
     Each point is validated as a RunConfig here, so a misspelled parameter fails before any run;
     a value that is wrong for one point only (e.g. a bad acks) fails that point when it runs.
     """
-    grid = dict(grid)
-    extras = grid.pop(EXTRA, []) or []
+    extras = grid.get(EXTRA, []) or []
+    grid = run_grid(grid)
     lists = {k: v for k, v in grid.items() if isinstance(v, list)}
     fixed = {k: v for k, v in grid.items() if not isinstance(v, list)}
     points = [
@@ -79,6 +110,15 @@ def expand_grid(grid: dict) -> list[dict]:
     return points
 
 
+def validate_grid(grid: dict, slos: list[str] | None = None) -> list[dict]:
+    """Everything that can be checked before a kernel starts: points, repeat, objectives."""
+    from harness.slo import parse_slos
+
+    grid_repeat(grid)
+    parse_slos(grid_slos(grid, slos))
+    return expand_grid(grid)
+
+
 def point_name(index: int, point: dict, varying: list[str]) -> str:
     """A readable, filesystem-safe directory name: `03-threads=200-linger_ms=5` or its label."""
     parts = [point[LABEL]] if LABEL in point else [f"{k}={point.get(k)}" for k in varying]
@@ -89,20 +129,29 @@ def point_name(index: int, point: dict, varying: list[str]) -> str:
 
 def _varying(grid: dict) -> list[str]:
     """The grid's list-valued parameters: they name the points."""
-    return [k for k, v in grid.items() if isinstance(v, list) and k != EXTRA]
+    return [k for k, v in run_grid(grid).items() if isinstance(v, list)]
 
 
 def _needs_own_cluster(point: dict) -> bool:
-    return point.get("brokers", 1) > 1 or point.get("fault") == "kill-broker"
+    """Several brokers or a fault that stops brokers (RunConfig decides); a point that is not
+    a valid run fails in its own notebook, where the error is recorded."""
+    try:
+        return RunConfig.from_dict(
+            {k: v for k, v in point.items() if k != LABEL}
+        ).needs_own_cluster()
+    except ValueError:
+        return False
 
 
-def execute_experiment_notebook(params: dict, run_dir: Path, kernel_name: str | None) -> None:
+def execute_experiment_notebook(
+    params: dict, run_dir: Path, kernel_name: str | None, slos: list[str] | None = None
+) -> None:
     import papermill
 
     papermill.execute_notebook(
         str(NOTEBOOKS / "experiment.ipynb"),
         str(run_dir / "experiment.ipynb"),
-        parameters={"params": params, "out_dir": str(run_dir)},
+        parameters={"params": params, "out_dir": str(run_dir), "slo": list(slos or [])},
         cwd=str(run_dir),
         kernel_name=kernel_name,
         progress_bar=False,
@@ -133,44 +182,64 @@ class CeilingCache:
         return self.values[key]
 
 
+def schedule(points: list[dict], repeat: int) -> list[tuple[int, int]]:
+    """(point index, repetition) pairs, round-robin over the points: repetition 1 of every point,
+    then repetition 2, ..., so that a shared machine's drift spreads over all points."""
+    return [(i, k) for k in range(1, repeat + 1) for i in range(len(points))]
+
+
 def run_sweep(
     grid: dict,
     out_dir: str | Path,
     kernel_name: str | None = None,
-    execute: Callable[[dict, Path, str | None], None] = execute_experiment_notebook,
+    execute: Callable[..., None] = execute_experiment_notebook,
     progress: bool = True,
     measure_ceilings: bool = True,
+    slos: list[str] | None = None,
+    command: str | None = None,
 ) -> pd.DataFrame:
-    """Runs every point into `out_dir/runs/<point>/`, writes `out_dir/summary.csv`, returns it."""
+    """Runs every point `repeat` times into `out_dir/runs/`, writes summary.csv (a row per run)
+    and points.csv (a row per point: medians and intervals), and returns the summary."""
+    from harness.analysis.points import points_table
+
     out_dir = Path(out_dir).resolve()
     points = expand_grid(grid)
+    repeat = grid_repeat(grid)
+    slos = grid_slos(grid, slos)
     varying = _varying(grid)
+    names = [point_name(i, p, varying) for i, p in enumerate(points, 1)]
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     env = environment()
-    (out_dir / "sweep.json").write_text(
-        json.dumps({"grid": grid, "points": len(points), "environment": env}, indent=2) + "\n"
-    )
+    write_json(out_dir / SWEEP_FILE, {
+        "grid": grid, "points": len(points), "repeat": repeat, "slo": slos,
+        "command": command, "environment": env,
+    })  # fmt: skip
+    external = choose_bootstrap(grid.get("bootstrap_servers"))
     shared = None
-    if not grid.get("bootstrap_servers") and not all(_needs_own_cluster(p) for p in points):
+    if not external and not all(_needs_own_cluster(p) for p in points):
         shared = EmbeddedKafka(root=out_dir / "kafka").start()
-    run_dirs = []
+    runs: list[tuple[int, int, Path]] = []
     ceilings = CeilingCache()
+    order = schedule(points, repeat)
     try:
-        for index, point in enumerate(points, 1):
-            run_dir = out_dir / "runs" / point_name(index, point, varying)
+        for n, (index, k) in enumerate(order, 1):
+            point = points[index]
+            run_dir = repetition_dir(out_dir / "runs" / names[index], k, repeat)
             run_dir.mkdir(parents=True, exist_ok=True)
-            run_dirs.append(run_dir)
-            params = {k: v for k, v in point.items() if k != LABEL}
-            if shared is not None and not _needs_own_cluster(point):
-                params.setdefault("bootstrap_servers", shared.bootstrap_servers)
+            runs.append((index, k, run_dir))
+            params = {key: v for key, v in point.items() if key != LABEL}
+            cluster = external or (shared.bootstrap_servers if shared else None)
+            if cluster and not _needs_own_cluster(point):
+                params.setdefault("bootstrap_servers", cluster)
+            rep = f" (repetition {k}/{repeat})" if repeat > 1 else ""
             if progress:
-                print(f"[sweep] point {index}/{len(points)}: {run_dir.name}", file=sys.stderr,
+                print(f"[sweep] run {n}/{len(order)}: {names[index]}{rep}", file=sys.stderr,
                       flush=True)  # fmt: skip
             started = time.monotonic()
             try:
                 if measure_ceilings and params.get("bootstrap_servers"):
                     params.setdefault("ceiling_rps", ceilings.get(params, out_dir / "ceilings"))
-                execute(params, run_dir, kernel_name)
+                execute(params, run_dir, kernel_name, slos)
                 outcome = "ok"
             except Exception as exc:
                 _record_failure(run_dir, params, exc)
@@ -181,12 +250,15 @@ def run_sweep(
     finally:
         if shared is not None:
             shared.stop()
-    summary = summarize_sweep(run_dirs)
-    summary.insert(1, "point", [d.name for d in run_dirs])
-    summary.insert(2, "label", [p.get(LABEL) for p in points])
+    runs.sort(key=lambda r: (r[0], r[1]))  # the table lists a point's repetitions together
+    summary = summarize_sweep([d for _, _, d in runs])
+    summary.insert(1, "point", [names[i] for i, _, _ in runs])
+    summary.insert(2, "label", [points[i].get(LABEL) for i, _, _ in runs])
+    summary.insert(3, "repetition", [k for _, k, _ in runs])
     for key in ("git_commit", "kafka_version", "hostname", "cpu_count"):
         summary[f"sweep.{key}"] = env[key]
-    summary.to_csv(out_dir / "summary.csv", index=False)
+    summary.to_csv(out_dir / SUMMARY_FILE, index=False)
+    points_table(summary).to_csv(out_dir / POINTS_FILE, index=False)
     return summary
 
 
@@ -205,7 +277,12 @@ def _record_failure(run_dir: Path, params: dict, exc: BaseException) -> None:
 
 
 def execute_sweep_notebook(
-    out_dir: Path, grid_file: str | None, grid: dict | None, kernel_name: str | None = None
+    out_dir: Path,
+    grid_file: str | None,
+    grid: dict | None,
+    kernel_name: str | None = None,
+    slos: list[str] | None = None,
+    command: str | None = None,
 ) -> None:
     """Runs notebooks/sweep.ipynb (which calls run_sweep), streaming its output to this terminal."""
     import papermill
@@ -218,6 +295,8 @@ def execute_sweep_notebook(
             "grid": grid or {},
             "out_dir": str(out_dir),
             "kernel_name": kernel_name,
+            "slo": list(slos or []),
+            "command": command,
         },
         cwd=str(out_dir),
         kernel_name=kernel_name,
@@ -227,6 +306,13 @@ def execute_sweep_notebook(
     )
 
 
+def failed_slos(summary: pd.DataFrame) -> int:
+    """Runs with at least one failed objective (metrics.json's `slo_ok`)."""
+    if "slo_ok" not in summary:
+        return 0
+    return int(summary["slo_ok"].eq(False).sum())
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.report import render_report
 
@@ -234,21 +320,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     grid_file = args.grid or (None if args.set else str(DEFAULT_GRID))
     inline = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set or [])}
-    expand_grid(load_grid(grid_file, inline))  # fail fast on a bad grid, before any kernel starts
-    execute_sweep_notebook(out_dir, grid_file, inline, args.kernel)
+    validate_grid(load_grid(grid_file, inline), args.slo)  # fail fast, before any kernel starts
+    command = shlex.join(["python", "-m", "harness", *sys.argv[1:]])
+    execute_sweep_notebook(out_dir, grid_file, inline, args.kernel, args.slo, command)
     report = render_report(out_dir, p99_objective_ms=args.p99_objective_ms, kernel_name=args.kernel)
-    summary = pd.read_csv(out_dir / "summary.csv")
+    summary = pd.read_csv(out_dir / SUMMARY_FILE)
     failed = int((summary["status"] != "ok").sum())
-    print(f"summary: {out_dir / 'summary.csv'} ({len(summary)} points, {failed} failed)")
+    print(f"summary: {out_dir / SUMMARY_FILE} ({len(summary)} runs, {failed} failed)")
+    print(f"points: {out_dir / POINTS_FILE}")
     print(f"report: {report}")
-    return 0
+    missed = failed_slos(summary)
+    if missed:
+        print(f"SLO failed in {missed} run(s): see the report", file=sys.stderr)
+    return 1 if missed else 0
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser(
         "sweep", help="papermill over a grid; writes DIR/summary.csv and report.html"
     )
-    p.add_argument("--grid", help=f"a YAML grid file (default: {DEFAULT_GRID.relative_to(ROOT)})")
+    p.add_argument(
+        "--grid", help=f"a YAML grid file (default: {DEFAULT_GRID.relative_to(PROJECT_ROOT)})"
+    )
     p.add_argument(
         "--set", action="append", metavar="NAME=VALUE",
         help="an inline grid entry, YAML value (e.g. --set 'threads=[10, 50]'); repeatable",
@@ -256,5 +349,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", required=True, help="the sweep directory")
     p.add_argument("--p99-objective-ms", type=float, default=None,
                    help="latency objective of the report's best setting")  # fmt: skip
+    p.add_argument("--slo", action="append", metavar="EXPR",
+                   help="an objective checked on every run, e.g. 'latency_ms.http.p99 < 250'; "
+                        "repeatable; the sweep exits 1 when one fails")  # fmt: skip
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     p.set_defaults(func=cmd_sweep)

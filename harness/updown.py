@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from app.producer import add_producer_flags, add_server_flags, producer_overrides
+from app.flags import add_producer_flags, add_server_flags, producer_overrides
 from app.settings import ProducerSettings
 from harness import admin, kafka
-from harness.java import harness_home
+from harness.cluster import choose_bootstrap
+from harness.paths import harness_home
 from harness.ports import port_in_use
 from harness.processes import pid_alive, pid_cmdline, terminate_pid
 from harness.services import ApiService, ConsumerService
@@ -51,7 +51,7 @@ def _say(message: str) -> None:
 
 def _broker(args: argparse.Namespace) -> tuple[str, bool]:
     """(bootstrap servers, whether `up` started the broker and so `down` must stop it)."""
-    external = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    external = choose_bootstrap(args.bootstrap_servers)
     if external:
         _say(f"using the external cluster {external}")
         return external, False
@@ -91,7 +91,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         started["consumer_pid"] = consumer.pid
         api = ApiService(
             settings, run_dir / "api.log", port=args.port, host=args.host, server=args.server,
-            workers=args.workers, threads=args.threads, detached=True,
+            workers=args.workers, worker_threads=args.worker_threads,
+            backpressure=args.backpressure, detached=True,
         )  # fmt: skip
         api.start()
     except BaseException:
@@ -141,7 +142,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         return 0
     api_pid = state["api"]["pid"]
     if _alive_as(api_pid, "app.producer"):
-        # gunicorn's graceful stop: in-flight requests finish and every worker flushes.
+        # The server's graceful stop: in-flight requests finish and every worker flushes.
         terminate_pid(api_pid, timeout=60)
         _say(f"stopped the API (pid {api_pid})")
     consumer_pid = state["consumer"]["pid"]
