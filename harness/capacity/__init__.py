@@ -1,0 +1,1 @@
+"""Capacity search: the highest rate a setting sustains under a latency objective."""
