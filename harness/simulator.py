@@ -1,6 +1,11 @@
-"""The load simulator: sends `events` events to the API, closed or open loop, and records each one.
+"""The load simulator: sends events to the API, closed or open loop, and records each one.
 
     simulate(SimulatorConfig(url="http://127.0.0.1:5000", events=10_000, threads=200), out_dir)
+    simulate(SimulatorConfig(url=..., warmup_s=3, duration_s=10), out_dir)  # timed
+
+A run sends `events` events, or with `duration_s` for warmup_s + duration_s seconds. Each event's
+record says its `phase`: "warmup" when its request was due (open loop) or left (closed loop) in the
+first `warmup_s` seconds, else "measured"; analysis leaves the warm-up out of its figures.
 
 Closed loop (default): `threads` coroutines, each sending its next request when the previous one
 answered. Open loop (`rate` events/s): request i is due at start + i/requests_per_s and leaves then
@@ -27,7 +32,7 @@ import asyncio
 import json
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,26 +43,54 @@ from harness.loadgen.clock import Clock
 from harness.loadgen.config import ENDPOINT_PATHS, HTTP_CLIENTS, SimulatorConfig, new_run_id
 from harness.loadgen.drive import DriveStats, drive, share
 from harness.loadgen.fanout import run_processes
-from harness.loadgen.records import events_frame, write_records
+from harness.loadgen.records import WARMUP, events_frame, write_records
 from harness.loadgen.requestlog import RequestLog
 from harness.loadgen.result import SimulationResult, event_counts, latency_summary
 
 __all__ = ["SimulatorConfig", "SimulationResult", "simulate", "measure_ceiling", "main"]
 
 
-def _drive(config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm) -> DriveStats:
-    def on_tick(done: int) -> None:
-        bar.update(done - bar.n)
+def _progress_bar(config: SimulatorConfig, enabled: bool) -> tqdm:
+    """Events against the planned total; a timed run shows seconds instead, and its events."""
+    if config.total_s is None:
+        return tqdm(total=config.events, unit="ev", file=sys.stderr, disable=not enabled)
+    return tqdm(
+        total=config.total_s,
+        file=sys.stderr,
+        disable=not enabled,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s{postfix}",
+    )
 
+
+def _ticker(config: SimulatorConfig, clock: Clock, bar: tqdm) -> Callable[[int], None]:
+    """The drive's on_tick for `bar`; its first call marks the start."""
+    if config.total_s is None:
+        return lambda done: bar.update(done - bar.n)
+    start = None
+
+    def on_tick(done: int) -> None:
+        nonlocal start
+        if start is None:
+            start = clock.now()
+        elapsed = clock.now() - start
+        bar.set_description_str("warm-up" if elapsed < config.warmup_s else "measured", False)
+        bar.set_postfix_str(f"{done:,} ev", refresh=False)
+        bar.update(min(elapsed, config.total_s) - bar.n)
+
+    return on_tick
+
+
+def _drive(config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm) -> DriveStats:
+    on_tick = _ticker(config, clock, bar)
     if config.processes > 1:
         return run_processes(config, clock, log, on_tick)
     return asyncio.run(drive(config, clock, log, share(config, 0, 1), on_tick=on_tick))
 
 
-def _send_rate(config: SimulatorConfig, log: RequestLog, start: float) -> float:
+def _send_rate(config: SimulatorConfig, log: RequestLog, start: float, requests: int) -> float:
     """Events/s at which requests left: n requests span n-1 intervals of the schedule."""
-    span = float(np.nanmax(log.sent)) - start
-    return (config.requests - 1) * config.batch_size / span if span > 0 else float("nan")
+    span = float(np.nanmax(log.sent)) - start if requests else 0.0
+    return (requests - 1) * config.batch_size / span if span > 0 else float("nan")
 
 
 def _summarise(
@@ -68,24 +101,27 @@ def _summarise(
     path: Path | None,
 ) -> SimulationResult:
     start, duration = stats.start, stats.end - stats.start
-    answered = log.answered()
-    origin = log.scheduled if config.open_loop else log.sent
+    ids = log.run_requests()
+    scheduled, sent, done = log.scheduled[ids], log.sent[ids], log.done[ids]
+    answered = log.answered()[ids]
+    origin = scheduled if config.open_loop else sent
     return SimulationResult(
         run_id=config.run_id,
         mode="open" if config.open_loop else "closed",
         endpoint=config.endpoint,
-        requests=config.requests,
+        requests=len(ids),
         **event_counts(frame),
+        events_warmup=int((frame["phase"] == WARMUP).sum()),
         requests_failed=int((~answered).sum()),
         duration_s=duration,
-        achieved_eps=config.events / duration,
-        achieved_rps=config.requests / duration,
+        achieved_eps=len(frame) / duration,
+        achieved_rps=len(ids) / duration,
         target_eps=config.rate,
         target_rps=config.rate_requests,
-        send_rate_eps=_send_rate(config, log, start),
-        latency_ms=latency_summary((log.done - origin)[answered]),
-        response_ms=latency_summary((log.done - log.sent)[answered]),
-        send_delay_ms=latency_summary(log.sent - log.scheduled) if config.open_loop else None,
+        send_rate_eps=_send_rate(config, log, start, len(ids)),
+        latency_ms=latency_summary((done - origin)[answered]),
+        response_ms=latency_summary((done - sent)[answered]),
+        send_delay_ms=latency_summary(sent - scheduled) if config.open_loop else None,
         cap_waits=stats.cap_waits,
         max_in_flight=stats.max_in_flight,
         records_path=path,
@@ -101,9 +137,9 @@ def simulate(
     """
     clock = Clock()
     log = RequestLog(config)
-    with tqdm(total=config.events, unit="ev", file=sys.stderr, disable=not progress) as bar:
+    with _progress_bar(config, progress) as bar:
         stats = _drive(config, clock, log, bar)
-    frame = events_frame(log, clock)
+    frame = events_frame(log, clock, stats.start)
     path = write_records(frame, Path(out_dir)) if out_dir is not None else None
     result = _summarise(config, log, frame, stats, path)
     if progress:
@@ -153,7 +189,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m harness.simulator", description="Sends events to the API; records each."
     )
     p.add_argument("--url", required=True, help="the API's base URL, e.g. http://127.0.0.1:5000")
-    p.add_argument("--events", type=int, default=10_000)
+    p.add_argument("--events", type=int, default=10_000, help="ignored with --duration-s")
+    p.add_argument(
+        "--warmup-s", type=float, default=SimulatorConfig.warmup_s, help="seconds marked warm-up"
+    )
+    p.add_argument(
+        "--duration-s", type=float, default=None, help="send for warmup + this many seconds"
+    )
     p.add_argument("--threads", type=int, default=200, help="closed-loop concurrency")
     p.add_argument("--rate", type=float, default=None, help="events/s: open loop when set")
     p.add_argument("--endpoint", choices=sorted(ENDPOINT_PATHS), default="single")
@@ -162,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     p.add_argument("--api-key", default=None)
     p.add_argument("--max-in-flight", type=int, default=2048, help="open-loop cap")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--random-seed", type=int, default=None, help="reproducible payloads")
     p.add_argument("--http-client", choices=HTTP_CLIENTS, default="raw")
     p.add_argument("--processes", type=int, default=1, help="client processes sharing the load")
     p.add_argument("--out", type=Path, required=True, help="directory for client_records.parquet")
@@ -171,8 +213,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    config = SimulatorConfig(
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _config(args)
+    except ValueError as exc:
+        parser.error(str(exc))  # exits 2 with the usage and what was wrong
+    result = simulate(config, args.out, progress=not args.no_progress)
+    if args.no_progress:
+        print(result.closing_line())
+    (args.out / "simulation.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> SimulatorConfig:
+    return SimulatorConfig(
         url=args.url,
         events=args.events,
         threads=args.threads,
@@ -183,15 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_s=args.timeout,
         api_key=args.api_key,
         max_in_flight=args.max_in_flight,
-        seed=args.seed,
+        random_seed=args.random_seed,
+        warmup_s=args.warmup_s,
+        duration_s=args.duration_s,
         http_client=args.http_client,
         processes=args.processes,
     )
-    result = simulate(config, args.out, progress=not args.no_progress)
-    if args.no_progress:
-        print(result.closing_line())
-    (args.out / "simulation.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ def read_records(tmp_path) -> pd.DataFrame:
 def test_closed_loop_sends_every_event_once(serve, tmp_path, http_client):
     server = serve()
     cfg = SimulatorConfig(
-        url=server.url, events=500, threads=20, run_id="r1", seed=7, http_client=http_client
+        url=server.url, events=500, threads=20, run_id="r1", random_seed=7, http_client=http_client
     )
     result = simulate(cfg, tmp_path, progress=False)
 
@@ -485,3 +485,101 @@ def test_a_failing_worker_is_reported(tmp_path):
     cfg = SimulatorConfig(url="ftp://127.0.0.1:1/", events=10, threads=2, processes=2)
     with pytest.raises(RuntimeError, match="only http"):
         simulate(cfg, tmp_path, progress=False)
+
+
+# ------------------------------------------------------------------ warm-up and timed runs
+
+
+def _phase_split(records: pd.DataFrame, origin: str, warmup_s: float) -> tuple[float, float]:
+    """(last warm-up origin, first measured origin), seconds after the first origin."""
+    t = records[origin] - records[origin].min()
+    return t[records["phase"] == "warmup"].max(), t[records["phase"] == "measured"].min()
+
+
+def test_timed_closed_loop_stops_at_the_deadline_and_marks_the_warmup(serve, tmp_path):
+    server = serve(delay_s=0.01)
+    cfg = SimulatorConfig(url=server.url, threads=4, warmup_s=0.3, duration_s=0.5, run_id="tc")
+    result = simulate(cfg, tmp_path, progress=False)
+
+    records = read_records(tmp_path)
+    # Every request left before the deadline, was answered, and is a record; nothing else was sent.
+    assert records["sent_at"].notna().all() and (records["status"] == 200).all()
+    assert sorted(b["event_id"] for b in server.bodies) == sorted(records["event_id"])
+    assert records["sent_at"].max() - records["sent_at"].min() < 0.8
+    assert 0.8 <= result.duration_s < 1.5  # the last answers come after the deadline
+    # ~4 senders x 100 requests/s: far more than a handful, far fewer than the 10,000 `events`.
+    assert 80 < len(records) < 800
+    last_warmup, first_measured = _phase_split(records, "sent_at", 0.3)
+    assert last_warmup < 0.3 <= first_measured + 0.005
+    assert result.events_warmup == (records["phase"] == "warmup").sum() > 0
+
+
+def test_timed_open_loop_sends_rate_times_the_time_and_phases_follow_the_schedule(serve, tmp_path):
+    server = serve()
+    cfg = SimulatorConfig(url=server.url, rate=200.0, warmup_s=0.25, duration_s=0.5)
+    result = simulate(cfg, tmp_path, progress=False)
+
+    records = read_records(tmp_path)
+    assert len(records) == len(server.bodies) == 150  # 200/s x 0.75 s
+    # Request i is due at i/200 s: the first 50 are due within the warm-up.
+    assert (records["phase"].iloc[:50] == "warmup").all()
+    assert (records["phase"].iloc[50:] == "measured").all()
+    assert result.events_warmup == 50
+
+
+def test_timed_closed_loop_over_two_processes_has_no_gaps_in_its_records(serve, tmp_path):
+    server = serve(delay_s=0.005)
+    cfg = SimulatorConfig(url=server.url, threads=4, processes=2, warmup_s=0.2, duration_s=0.4)
+    result = simulate(cfg, tmp_path, progress=False)
+
+    records = read_records(tmp_path)
+    assert records["sent_at"].notna().all() and records["event_id"].is_unique
+    assert len(records) == len(server.bodies) == result.sent
+    assert set(records["phase"]) == {"warmup", "measured"}
+
+
+def test_timed_batch_run_records_every_event_of_every_request(serve, tmp_path):
+    server = serve(delay_s=0.01)
+    cfg = SimulatorConfig(url=server.url, threads=2, endpoint="batch", events_per_request=7,
+                          warmup_s=0.1, duration_s=0.3)  # fmt: skip
+    simulate(cfg, tmp_path, progress=False)
+    records = read_records(tmp_path)
+    assert len(records) == 7 * len(server.bodies)
+    assert (records.groupby("request_id")["phase"].nunique() == 1).all()  # a request has one phase
+
+
+def test_warmup_with_a_fixed_event_count_marks_the_first_seconds(serve, tmp_path):
+    server = serve(delay_s=0.01)
+    cfg = SimulatorConfig(url=server.url, events=120, threads=2, warmup_s=0.2)
+    simulate(cfg, tmp_path, progress=False)
+    records = read_records(tmp_path)
+    assert len(records) == 120
+    last_warmup, first_measured = _phase_split(records, "sent_at", 0.2)
+    assert last_warmup < 0.2 <= first_measured + 0.005
+
+
+def test_without_warmup_every_event_is_measured(serve, tmp_path):
+    server = serve()
+    simulate(SimulatorConfig(url=server.url, events=30, threads=3), tmp_path, progress=False)
+    assert (read_records(tmp_path)["phase"] == "measured").all()
+
+
+def test_timed_progress_bar_counts_seconds(serve, capsys):
+    server = serve(delay_s=0.01)
+    cfg = SimulatorConfig(url=server.url, threads=2, warmup_s=0.2, duration_s=0.3)
+    simulate(cfg, None, progress=True)
+    err = capsys.readouterr().err
+    assert "measured" in err and re.search(r"0\.5/0\.5 s, [\d,]+ ev", err)
+
+
+def test_cli_timed_run_and_a_clear_error_for_a_bad_duration(serve, tmp_path, capsys):
+    server = serve()
+    out = tmp_path / "run"
+    argv = ["--url", server.url, "--threads", "2", "--out", str(out), "--no-progress"]
+    assert main([*argv, "--warmup-s", "0.1", "--duration-s", "0.2", "--random-seed", "3"]) == 0
+    summary = json.loads((out / "simulation.json").read_text())
+    assert summary["sent"] == len(read_records(out)) and summary["events_warmup"] > 0
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--duration-s", "-1"])
+    assert exit_info.value.code == 2
+    assert "duration_s must be > 0" in capsys.readouterr().err

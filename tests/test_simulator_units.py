@@ -12,6 +12,8 @@ import pytest
 from harness.loadgen.config import SimulatorConfig
 from harness.loadgen.drive import share
 from harness.loadgen.payload import BodyFactory, render
+from harness.loadgen.records import phases
+from harness.loadgen.requestlog import RequestLog
 from harness.loadgen.responses import MISSING, batch_outcomes
 from harness.loadgen.result import event_counts, latency_summary
 
@@ -73,7 +75,7 @@ def test_render_splices_sent_at_into_every_event():
 
 def test_same_seed_same_payloads():
     def payloads(seed):
-        cfg = SimulatorConfig(url="u", events=20, run_id="s", seed=seed)
+        cfg = SimulatorConfig(url="u", events=20, run_id="s", random_seed=seed)
         factory = BodyFactory(cfg)
         return [render(factory.template(i), 0.0) for i in range(cfg.requests)]
 
@@ -219,3 +221,49 @@ def test_event_counts_with_failures_inside_a_2xx_batch():
 def test_all_accepted_needs_no_per_event_outcomes():
     answer = {"results": [{"index": i, "status": "accepted"} for i in range(3)]}
     assert batch_outcomes(body(answer), IDS) is None
+
+
+def test_timed_closed_loop_has_no_planned_count():
+    cfg = SimulatorConfig(url="u", warmup_s=1, duration_s=2)
+    assert (cfg.total_s, cfg.planned_events, cfg.requests) == (3, None, None)
+    assert cfg.request_events(10**6) == range(10**6, 10**6 + 1)
+    assert cfg.pool_size() == cfg.threads
+
+
+def test_timed_open_loop_plans_rate_times_the_time():
+    cfg = SimulatorConfig(url="u", rate=100, endpoint="batch", events_per_request=7,
+                          warmup_s=0.5, duration_s=1)  # fmt: skip
+    assert (cfg.planned_events, cfg.requests) == (150, 22)
+    assert cfg.request_events(21) == range(147, 150)  # the last request carries the rest
+
+
+@pytest.mark.parametrize("bad", [dict(warmup_s=-1), dict(warmup_s=float("nan")),
+                                 dict(duration_s=0), dict(duration_s=float("inf"))])  # fmt: skip
+def test_window_settings_reject_nonsense(bad):
+    with pytest.raises(ValueError, match="warmup_s|duration_s"):
+        SimulatorConfig(url="u", **bad)
+
+
+def test_request_log_grows_for_a_timed_closed_loop():
+    log = RequestLog(SimulatorConfig(url="u", duration_s=1))
+    log.record(3, float("nan"), 1.0, 2.0, 200, "")
+    log.record(10_000, float("nan"), 1.5, 2.5, 200, "")  # beyond the first block
+    assert log.capacity > 10_000
+    assert list(log.run_requests()) == [3, 10_000]
+    assert log.events_done == 2
+
+
+def test_payloads_of_a_timed_run_do_not_depend_on_the_order_they_are_built():
+    cfg = SimulatorConfig(url="u", run_id="s", random_seed=5, duration_s=1)
+    ahead, in_order = BodyFactory(cfg), BodyFactory(cfg)
+    late = render(ahead.template(20_000), 0.0)  # draws past the first blocks at once
+    for i in range(0, 20_001, 1000):
+        in_order.template(i)
+    assert render(in_order.template(20_000), 0.0) == late
+
+
+def test_phases_split_at_the_end_of_the_warmup():
+    origin = np.array([10.0, 10.5, 10.999, 11.0, 12.0, np.nan])
+    assert list(phases(origin, start=10.0, warmup_s=1.0)) == [
+        "warmup", "warmup", "warmup", "measured", "measured", "measured"
+    ]  # fmt: skip

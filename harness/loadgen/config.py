@@ -1,10 +1,17 @@
-"""What one simulation sends, and how: the load generator's single settings object."""
+"""What one simulation sends, and how: the load generator's single settings object.
+
+How long a run lasts: `events` events, or with `duration_s` a time (warmup_s + duration_s seconds;
+in open loop that is rate x that time events, in closed loop as many as the senders manage). The
+events whose request was due (open loop) or left (closed loop) within the first `warmup_s`
+seconds are marked "warmup" in the records, the others "measured".
+"""
 
 from __future__ import annotations
 
 import math
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 
 ENDPOINT_PATHS = {"single": "/register_event", "batch": "/events"}
 # "raw": the lean keep-alive client (loadgen/http.py); "aiohttp": aiohttp's full client, slower.
@@ -37,7 +44,12 @@ class SimulatorConfig:
     # more of a busy machine's CPU, as wrk's -t does.
     processes: int = 1
     # Seeds the choice of event names and user ids (reproducible payloads).
-    seed: int | None = None
+    random_seed: int | None = None
+    # Seconds at the start whose events are marked "warmup" (analysis leaves them out of its
+    # figures). 0 here, for the simulator on its own; the harness's default is a run parameter.
+    warmup_s: float = 0.0
+    # When set, send for warmup_s + duration_s seconds; `events` is then ignored.
+    duration_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.endpoint not in ENDPOINT_PATHS:
@@ -47,6 +59,12 @@ class SimulatorConfig:
             raise ValueError(f"http_client must be one of {HTTP_CLIENTS}, not {self.http_client!r}")
         if self.events < 1:
             raise ValueError("events must be >= 1")
+        if not (self.warmup_s >= 0 and math.isfinite(self.warmup_s)):
+            raise ValueError("warmup_s must be a number of seconds >= 0")
+        if self.duration_s is not None and not (
+            self.duration_s > 0 and math.isfinite(self.duration_s)
+        ):
+            raise ValueError("duration_s must be > 0 seconds (or None to send `events` events)")
         if self.threads < 1:
             raise ValueError("threads must be >= 1")
         if self.events_per_request < 1:
@@ -70,8 +88,25 @@ class SimulatorConfig:
         return self.events_per_request if self.endpoint == "batch" else 1
 
     @property
-    def requests(self) -> int:
-        return math.ceil(self.events / self.batch_size)
+    def total_s(self) -> float | None:
+        """How long the senders send (warm-up included), when the run is timed."""
+        return None if self.duration_s is None else self.warmup_s + self.duration_s
+
+    @cached_property  # read per request (request_events): computed once
+    def planned_events(self) -> int | None:
+        """Events to send: `events`; when timed, rate x total_s in open loop, unknown (None) in
+        closed loop, where the senders stop at the deadline."""
+        if self.duration_s is None:
+            return self.events
+        if self.open_loop:
+            return max(1, math.ceil(self.rate * self.total_s))
+        return None
+
+    @property
+    def requests(self) -> int | None:
+        """Requests to send (None when unknown: a timed closed loop)."""
+        events = self.planned_events
+        return None if events is None else math.ceil(events / self.batch_size)
 
     @property
     def rate_requests(self) -> float | None:
@@ -85,8 +120,11 @@ class SimulatorConfig:
     def request_events(self, request_id: int) -> range:
         """The event sequence numbers carried by request `request_id`."""
         first = request_id * self.batch_size
-        return range(first, min(first + self.batch_size, self.events))
+        stop, events = first + self.batch_size, self.planned_events
+        return range(first, stop if events is None else min(stop, events))
 
     def pool_size(self) -> int:
         """Connections to keep: one per concurrent request."""
-        return self.max_in_flight if self.open_loop else min(self.threads, self.requests)
+        if self.open_loop:
+            return self.max_in_flight
+        return self.threads if self.requests is None else min(self.threads, self.requests)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,10 +23,12 @@ class Share:
 
 
 def share(config: SimulatorConfig, index: int, count: int) -> Share:
-    """Process `index` of `count` takes every count-th request and its part of the concurrency."""
+    """Process `index` of `count` takes every count-th request and its part of the concurrency
+    (of an endless range in a timed closed loop: the deadline ends it)."""
     threads = config.threads // count + (1 if index < config.threads % count else 0)
+    requests = sys.maxsize if config.requests is None else config.requests
     return Share(
-        request_ids=range(index, config.requests, count),
+        request_ids=range(index, requests, count),
         threads=threads,
         max_in_flight=max(1, config.max_in_flight // count),
     )
@@ -36,6 +40,7 @@ class DriveStats:
     end: float
     cap_waits: int
     max_in_flight: int
+    taken: int  # how many of the share's request ids were sent (the first ones)
 
 
 async def _tick(log: RequestLog, on_tick: Callable[[int], None], every_s: float) -> None:
@@ -53,9 +58,10 @@ async def drive(
     on_tick: Callable[[int], None] = lambda done: None,
     tick_s: float = 0.1,
 ) -> DriveStats:
-    """Sends `part`'s requests from `start_at` (a perf_counter instant; now when None).
+    """Sends `part`'s requests from `start_at` (a perf_counter instant; now when None); a timed
+    closed loop stops taking new ones total_s after the start.
 
-    `on_tick` gets the events answered so far, every `tick_s` and once at the end.
+    `on_tick` gets the events answered so far: once at the start, every `tick_s`, once at the end.
     """
     client = new_client(config)
     sender = Sender(config, client, clock, log)
@@ -63,12 +69,15 @@ async def drive(
     if start_at is not None:
         await asyncio.sleep(max(0.0, start_at - clock.now()))
     start = clock.now() if start_at is None else start_at
+    on_tick(log.events_done)
     cap_waits = 0
     try:
         if config.open_loop:
             cap_waits = await open_loop(sender, part.request_ids, start, part.max_in_flight)
+            taken = len(part.request_ids)
         else:
-            await closed_loop(sender, part.request_ids, part.threads)
+            deadline = math.inf if config.total_s is None else start + config.total_s
+            taken = await closed_loop(sender, part.request_ids, part.threads, deadline)
         end = clock.now()
     finally:
         ticker.cancel()
@@ -76,4 +85,4 @@ async def drive(
             await ticker
         await client.close()
     on_tick(log.events_done)
-    return DriveStats(start, end, cap_waits, sender.max_in_flight)
+    return DriveStats(start, end, cap_waits, sender.max_in_flight, taken)

@@ -102,4 +102,5 @@ def run_processes(
         end=max(float(s[1]) for s in stats),
         cap_waits=int(sum(s[2] for s in stats)),
         max_in_flight=int(sum(s[3] for s in stats)),
+        taken=int(sum(s[4] for s in stats)),
     )

@@ -1,7 +1,9 @@
 """Event payloads: serialized ahead, with `sent_at` spliced in as the request leaves.
 
 Each request body is built as bytes split where its `sent_at` values go, so sending costs one
-bytes.join. Event names and user ids are drawn for the whole run up front (numpy, seeded).
+bytes.join. Event names and user ids are drawn for the whole run up front (numpy, seeded); when
+the count is unknown (a timed closed loop) in blocks that double, so a seed still fixes each
+event's payload.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from harness.loadgen.config import SimulatorConfig
 
 EVENT_NAMES = ("signup", "login", "purchase", "logout", "page_view", "add_to_cart")
 MAX_USER_ID = 10_000
+FIRST_BLOCK = 4096  # events drawn first when a run's count is unknown
 
 
 def event_id(run_id: str, seq: int) -> str:
@@ -24,15 +27,25 @@ class BodyFactory:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        rng = np.random.default_rng(config.seed)
-        self._names = rng.integers(0, len(EVENT_NAMES), config.events, dtype=np.int8)
-        self._users = rng.integers(1, MAX_USER_ID + 1, config.events, dtype=np.int32)
+        self._rng = np.random.default_rng(config.random_seed)
+        self._names = np.zeros(0, dtype=np.int8)
+        self._users = np.zeros(0, dtype=np.int32)
+        self._draw(config.planned_events or FIRST_BLOCK)
         self._heads = [b'{"event":%s,"user_id":' % orjson.dumps(name) for name in EVENT_NAMES]
         # orjson escapes the run id; drop its closing quote to append "-<seq>".
         self._id_prefix = orjson.dumps(config.run_id)[:-1] + b"-"
 
+    def _draw(self, count: int) -> None:
+        """Draws the names and user ids of `count` more events."""
+        names = self._rng.integers(0, len(EVENT_NAMES), count, dtype=np.int8)
+        users = self._rng.integers(1, MAX_USER_ID + 1, count, dtype=np.int32)
+        self._names = np.concatenate([self._names, names])
+        self._users = np.concatenate([self._users, users])
+
     def _events(self, seqs: range) -> list[bytes]:
         """Each event's JSON up to its `sent_at` value (the closing brace comes after it)."""
+        while seqs.stop > len(self._names):
+            self._draw(len(self._names))  # unknown count: double
         names = self._names[seqs.start : seqs.stop].tolist()
         users = self._users[seqs.start : seqs.stop].tolist()
         return [

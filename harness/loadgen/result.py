@@ -54,6 +54,7 @@ class SimulationResult:
     accepted: int
     rejected: int
     failed: int
+    events_warmup: int  # of `sent`: those marked "warmup" in the records
     requests_failed: int  # requests without an HTTP answer (transport error / timeout)
     duration_s: float
     achieved_eps: float

@@ -82,16 +82,30 @@ def _http_error(payload: bytes, limit: int = 200) -> str:
     return payload[:limit].decode("utf-8", "replace")
 
 
-async def closed_loop(sender: Sender, request_ids: Sequence[int], threads: int) -> None:
+async def closed_loop(
+    sender: Sender, request_ids: Sequence[int], threads: int, deadline: float = math.inf
+) -> int:
     """`threads` coroutines claim request ids in order; each sends its next when the last one
-    answered."""
+    answered, until the ids run out or the `deadline` (a perf_counter instant) has passed.
+
+    Returns how many ids were claimed: the first ones of `request_ids`, all sent.
+    """
     ids = iter(request_ids)  # shared: each id is claimed once
+    now = sender.clock.now
+    claimed = 0
 
     async def worker() -> None:
-        for request_id in ids:
+        nonlocal claimed
+        # The check and the claim run without a switch in between: no id is claimed late.
+        while now() < deadline:
+            request_id = next(ids, None)
+            if request_id is None:
+                return
+            claimed += 1
             await sender.send(request_id)
 
     await asyncio.gather(*(worker() for _ in range(min(threads, len(request_ids)))))
+    return claimed
 
 
 async def open_loop(

@@ -53,8 +53,10 @@ def main(argv: list[str]) -> int:
     stats = asyncio.run(
         drive(config, clock, log, part, start_at, lambda n: write_atomically(progress, str(n)))
     )
-    arrays = log.export(part.request_ids)
-    stats_array = np.array([stats.start, stats.end, stats.cap_waits, stats.max_in_flight])
+    arrays = log.export(part.request_ids[: stats.taken])
+    stats_array = np.array(
+        [stats.start, stats.end, stats.cap_waits, stats.max_in_flight, stats.taken]
+    )
     np.savez(work_dir / f"part-{index}.tmp.npz", stats=stats_array, **arrays)
     os.replace(work_dir / f"part-{index}.tmp.npz", work_dir / f"part-{index}.npz")
     return 0
