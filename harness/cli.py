@@ -15,6 +15,7 @@ import sys
 from harness import kafka
 from harness.cluster import choose_bootstrap
 from harness.java import SetupError
+from harness.params import ParameterError
 
 # Modules that add subcommands; a module that does not exist yet is skipped.
 FEATURE_MODULES = [
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (SetupError, kafka.KafkaStartError) as exc:
+    except (SetupError, kafka.KafkaStartError, ParameterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

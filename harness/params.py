@@ -82,6 +82,10 @@ HELP = {
 }
 
 
+class ParameterError(ValueError):
+    """A run parameter (or a sweep's) that cannot work: said before anything starts."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     events: int = 10_000
@@ -231,7 +235,10 @@ class RunConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown run parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+        try:
+            return cls(**{k: _coerce(k, v) for k, v in values.items()})
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(str(exc)) from None
 
 
 def _field_type(name: str) -> type:

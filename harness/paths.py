@@ -14,8 +14,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 GRIDS = PROJECT_ROOT / "grids"
 DEFAULT_GRID = GRIDS / "default.yaml"
-RESULTS = PROJECT_ROOT / "results"
-# What `make run` writes, and what the report notebook opens by default.
+# Where runs write by default: `HARNESS_RESULTS`, else `results/` at the project root.
+RESULTS = Path(os.environ.get("HARNESS_RESULTS") or PROJECT_ROOT / "results").resolve()
+# What `make run` writes, and what the sweep and report notebooks open by default.
 LATEST_RESULTS = RESULTS / "latest"
 
 

@@ -19,12 +19,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness import admin, faults
+from harness import admin, audit, faults
 from harness.analysis import compute_metrics, read_client_records, read_events_log
 from harness.environment import environment
 from harness.kafka import EmbeddedKafka
 from harness.loadgen.config import new_run_id
-from harness.params import RunConfig, add_run_arguments, config_from_args
+from harness.params import ParameterError, RunConfig, add_run_arguments, config_from_args
 from harness.paths import harness_home
 from harness.rundir import (
     API_LOG,
@@ -147,9 +147,11 @@ def open_system(cfg: RunConfig, out_dir: Path, say: Say = print) -> Iterator[Sys
             return
         # An external cluster may hold older events: a topic of its own keeps them apart.
         topic = cfg.topic if kafka else f"{cfg.topic}-{new_run_id()}"
+        # LogAppendTime: a record's timestamp is when the broker appended it (the topic audit's
+        # end of e2e latency), whatever the producer's clock says.
         admin.create_topic(
             bootstrap, topic, cfg.partitions, cfg.replication_factor,
-            config={"min.insync.replicas": str(cfg.isr())},
+            config={"min.insync.replicas": str(cfg.isr()), **audit.LOG_APPEND_TIME},
         )  # fmt: skip
         ceiling = cfg.ceiling_rps
         if cfg.measure_ceiling:
@@ -175,16 +177,21 @@ def open_system(cfg: RunConfig, out_dir: Path, say: Say = print) -> Iterator[Sys
         yield System(bootstrap, topic, api.url, kafka, api, consumers, log_paths, ceiling)
 
 
-def topic_audit():
-    from harness import audit  # confluent-kafka loads only when a run audits its topic
-
-    return audit
-
-
 def this_run(log, run_id: str):
     """The log lines of one run's events: a system measured several times (repetitions, capacity
     steps) logs them all to the same files, and event ids start with their run's id."""
     return log[log["event_id"].str.startswith(run_id + "-", na=False)]
+
+
+def wait_logged(log_paths: list[Path], run_id: str, lines: int, timeout: float):
+    """The run's log lines once there are `lines` of them (the topic audit's count, duplicates
+    included, which may reach the log after the last accepted id), or at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logged = this_run(read_events_log(log_paths), run_id)
+        if len(logged) >= lines or time.monotonic() > deadline:
+            return logged
+        time.sleep(0.2)
 
 
 def measure(
@@ -204,8 +211,8 @@ def measure(
     env = environment(cfg.client)
     write_json(run_dir / CONFIG_FILE, {"run_id": run_id, **cfg.to_dict(), "topic": system.topic})
     report: dict = {"run_id": run_id, "topic": system.topic, "audit": cfg.audit}
-    audit = topic_audit() if cfg.audit == "topic" else None
-    offsets = audit.start_offsets(system.bootstrap, system.topic) if audit else None
+    topic_audit = cfg.audit == "topic"
+    offsets = audit.start_offsets(system.bootstrap, system.topic) if topic_audit else None
     trigger = steps = None
     if cfg.fault != "none":
         steps = faults.plan(cfg, system.kafka, system.consumers, system.api, system.topic,
@@ -229,18 +236,18 @@ def measure(
                                        cfg.drain_timeout_s)  # fmt: skip
     report["simulator"] = result.to_dict()
     ceiling = system.ceiling_rps
-    if audit:
+    if topic_audit:
         say(f"auditing topic {system.topic} for {len(accepted)} accepted events")
         found = audit.audit_topic(system.bootstrap, system.topic, offsets, accepted,
                                   cfg.drain_timeout_s, run_id=run_id)  # fmt: skip
-        report["topic_audit"] = found.attrs.get("audit", {})
+        report["topic_audit"] = found.attrs.get(audit.AUDIT_ATTR, {})
         consumed = found
     else:
         consumed = this_run(read_events_log(system.log_paths), run_id)
     metrics = compute_metrics(records, consumed, cfg.to_dict(), env, ceiling_rps=ceiling)
     if cfg.audit == "topic" and system.log_paths:
         # Both audits of one run: the consumers' log must account for the same events.
-        logged = this_run(read_events_log(system.log_paths), run_id)
+        logged = wait_logged(system.log_paths, run_id, len(found), timeout=10)
         report["log_audit_counts"] = compute_metrics(records, logged, cfg.to_dict(), env)["counts"]
     metrics["run"] = report
     if slos:
@@ -319,9 +326,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.slo:
         from harness.slo import parse_slos
 
-        slos = parse_slos(args.slo)  # a malformed objective fails before anything starts
+        try:  # a malformed objective fails before anything starts
+            slos = parse_slos(args.slo)
+        except ValueError as exc:
+            raise ParameterError(f"--slo: {exc}") from None
     if args.repeat < 1:
-        raise SystemExit("error: --repeat must be >= 1")
+        raise ParameterError(f"--repeat must be >= 1, not {args.repeat}")
     results = run_repetitions(cfg, Path(args.out), args.repeat, progress=not args.quiet, slos=slos)
     out = Path(args.out).resolve()
     if args.repeat == 1:

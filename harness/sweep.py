@@ -68,6 +68,14 @@ def load_grid(path: str | Path | None = None, inline: dict | None = None) -> dic
     return grid
 
 
+def grid_file_or_default(grid_file: str | Path | None, inline: dict | None) -> str | None:
+    """The grid file to load: the one given, else the default grid unless inline entries make
+    the whole grid (the CLI's `--set` alone, or a notebook's `grid` parameter)."""
+    if grid_file:
+        return str(Path(grid_file).resolve())
+    return None if inline else str(DEFAULT_GRID)
+
+
 def run_grid(grid: dict) -> dict:
     """The grid's run parameters, without the sweep's own keys."""
     return {k: v for k, v in grid.items() if k not in SWEEP_KEYS}
@@ -291,7 +299,7 @@ def execute_sweep_notebook(
         str(NOTEBOOKS / "sweep.ipynb"),
         str(out_dir / "sweep.ipynb"),
         parameters={
-            "grid_file": str(Path(grid_file).resolve()) if grid_file else None,
+            "grid_file": grid_file,
             "grid": grid or {},
             "out_dir": str(out_dir),
             "kernel_name": kernel_name,
@@ -318,8 +326,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    grid_file = args.grid or (None if args.set else str(DEFAULT_GRID))
     inline = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set or [])}
+    grid_file = grid_file_or_default(args.grid, inline)
     validate_grid(load_grid(grid_file, inline), args.slo)  # fail fast, before any kernel starts
     command = shlex.join(["python", "-m", "harness", *sys.argv[1:]])
     execute_sweep_notebook(out_dir, grid_file, inline, args.kernel, args.slo, command)

@@ -5,19 +5,30 @@ Tests that stop or kill brokers start their own `EmbeddedKafka` instead of using
 
 from __future__ import annotations
 
-import os
 import uuid
+from pathlib import Path
 
 import pytest
 
 from harness import admin
+from harness.cluster import choose_bootstrap
 from harness.kafka import EmbeddedKafka
+
+# What tests leave for a person to look at (screenshots, fault tables): git-ignored, and each
+# file is rewritten by the test that makes it, so nothing grows across runs.
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
 
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory):
     """A running single-broker KRaft cluster on random free ports (or KAFKA_BOOTSTRAP_SERVERS)."""
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    external = choose_bootstrap()
     if external:
         yield _External(external)
         return

@@ -14,13 +14,14 @@ import nbformat
 import pandas as pd
 import papermill
 import pytest
+from conftest import ARTIFACTS
 
 from harness.params import RunConfig
 from harness.report import render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["experiment", "sweep", "report"]
-ARTIFACTS = ROOT / "test-artifacts"
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -45,15 +46,16 @@ def test_notebooks_are_stored_without_outputs(name):
             assert not cell.outputs and cell.execution_count is None, f"{name}: {cell.source[:60]}"
 
 
-def test_experiment_parameters_cell_has_every_run_parameter_with_its_default():
+def test_experiment_parameters_cell_has_every_run_parameter_defaulting_to_the_harness():
+    """None means "the harness's default": RunConfig owns the defaults, the notebook repeats none."""
     values = {}
     for node in ast.parse(_parameters_cell(_read("experiment"))).body:
         if isinstance(node, ast.Assign):
             values[node.targets[0].id] = ast.literal_eval(node.value)
     for f in fields(RunConfig):
         assert f.name in values, f"parameters cell lacks {f.name}"
-        assert values[f.name] == f.default, f.name
-    assert {"params", "out_dir"} <= set(values)
+        assert values[f.name] is None, f.name
+    assert {"params", "out_dir", "slo"} <= set(values)
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +161,49 @@ def test_report_renders_in_headless_chromium_with_every_figure_loaded(report_htm
     assert len(images) >= 5
     assert all(done and w > 100 and h > 100 for done, w, h in images), images
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def from_notebooks_dir(kafka, tmp_path_factory):
+    """The notebooks as JupyterLab runs them: working directory notebooks/, default paths.
+    Results go to a temporary HARNESS_RESULTS (the default's root) and the cluster is the
+    session's broker through KAFKA_BOOTSTRAP_SERVERS, so only sizes come through parameters."""
+    results = tmp_path_factory.mktemp("results")
+    env = {"HARNESS_RESULTS": str(results), "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    stray = ROOT / "notebooks" / ".harness"
+    try:
+        executed = {}
+        for name, params in [
+            ("sweep", {"grid": {"events": 300, "warmup_s": 0, "threads": [5, 20]}}),
+            ("report", {}),
+            ("experiment", {"events": 300, "warmup_s": 0, "threads": 5}),
+        ]:
+            out = results / f"{name}.ipynb"
+            papermill.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out),
+                                       parameters=params, cwd=str(ROOT / "notebooks"),
+                                       progress_bar=False)  # fmt: skip
+            executed[name] = nbformat.read(out, as_version=4)
+        yield results, executed, stray.exists()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.mark.kafka
+@pytest.mark.notebooks
+def test_notebooks_run_from_the_notebooks_folder_with_their_defaults(from_notebooks_dir):
+    results, executed, stray_home = from_notebooks_dir
+    for name, nb in executed.items():
+        assert not _error_outputs(nb), name
+    latest = results / "latest"
+    summary = pd.read_csv(latest / "summary.csv")  # the sweep wrote where `make run` writes
+    assert list(summary["status"]) == ["ok", "ok"]
+    assert (latest / "points.csv").exists()
+    report_images = [o for c in executed["report"].cells for o in c.get("outputs", [])
+                     if "image/png" in o.get("data", {})]  # fmt: skip
+    assert len(report_images) >= 3  # the report notebook opened results/latest and drew it
+    metrics = json.loads((results / "notebook-run" / "metrics.json").read_text())
+    assert metrics["counts"]["lost"] == 0 and metrics["counts"]["sent"] == 300
+    assert not stray_home, "a notebook made a second .harness/ in notebooks/"

@@ -1,7 +1,7 @@
 """The reliability suite: faults injected into real runs (real brokers, gunicorn, consumers).
 
 Each test asserts the guarantee of docs/RELIABILITY.md — every event answered 2xx reaches the
-log — and appends its figures to test-artifacts/reliability.jsonl, from which the table in
+log — and writes its figures to test-artifacts/reliability/<test>.json, from which the table in
 docs/RELIABILITY.md is copied. Runs that do not touch the brokers share the session's broker.
 """
 
@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ARTIFACTS
 
 from harness.params import RunConfig
 from harness.processes import pid_cmdline
 from harness.run import run_experiment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 def _record(name: str, metrics: dict, **extra) -> None:
@@ -29,9 +27,9 @@ def _record(name: str, metrics: dict, **extra) -> None:
     row = {"test": name, "sent": c["sent"], "accepted": c["accepted"], "failed": c["failed"],
            "logged_unique": c["unique_consumed"], "lost": c["lost"], "duplicates": c["duplicates"],
            "faults": metrics["run"].get("faults"), **extra}  # fmt: skip
-    ARTIFACTS.mkdir(exist_ok=True)
-    with open(ARTIFACTS / "reliability.jsonl", "a") as fh:
-        fh.write(json.dumps(row) + "\n")
+    folder = ARTIFACTS / "reliability"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(row, indent=2) + "\n")
 
 
 def _faults_ok(metrics: dict, expected: list[str]) -> list[dict]:

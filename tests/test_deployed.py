@@ -1,0 +1,165 @@
+"""Driving a system the harness did not start, and choosing the cluster: real processes throughout.
+
+- `KAFKA_BOOTSTRAP_SERVERS` makes `harness run` and `harness sweep` start no broker of their own;
+- a sweep point whose fault stops brokers gets a cluster of its own, the others share one;
+- `--api-url` drives an API started elsewhere (`harness up`) and accounts every event through
+  the topic audit;
+- on an ordinary run the topic audit and the consumer's log agree exactly;
+- faults that need the harness's own API or consumer are refused with `--api-url`, at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.params import RunConfig
+from harness.ports import free_port
+from harness.run import run_experiment
+from harness.sweep import run_sweep
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _harness(*args: str, env: dict | None = None, timeout: float = 240):
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def _broker_pids() -> set[int]:
+    """Every running Kafka broker JVM on this machine (kafka.Kafka is its main class)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"kafka.Kafka" in cmdline:
+                pids.add(int(entry.name))
+    return pids
+
+
+class BrokerWatch:
+    """Polls for broker processes that were not there when the watch began."""
+
+    def __init__(self) -> None:
+        self.before = _broker_pids()
+        self.new: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.new |= _broker_pids() - self.before
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> BrokerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_env_cluster_makes_run_and_sweep_start_no_broker(kafka, tmp_path):
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
+    with BrokerWatch() as watch:
+        run = _harness("run", "--events", "200", "--threads", "5", "--warmup-s", "0",
+                       "--out", str(tmp_path / "run"), "--quiet", env=env)  # fmt: skip
+        sweep = _harness("sweep", "--set", "events=200", "--set", "threads=[5]",
+                         "--set", "warmup_s=0", "--out", str(tmp_path / "sweep"), env=env)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    assert watch.new == set(), "a broker was started although KAFKA_BOOTSTRAP_SERVERS was set"
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["bootstrap_servers"] == kafka.bootstrap_servers
+    summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
+    assert list(summary["status"]) == ["ok"]
+    assert (summary["config.bootstrap_servers"] == kafka.bootstrap_servers).all()
+
+
+def _run_directly(params: dict, run_dir: Path, kernel_name, slos) -> None:
+    """A sweep executor without a kernel (the notebooks have tests of their own)."""
+    run_experiment(RunConfig.from_dict(params), run_dir, progress=False, slos=slos)
+
+
+@pytest.mark.cluster
+def test_sweep_gives_a_kafka_outage_point_its_own_cluster(tmp_path, monkeypatch):
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    grid = {
+        "events": 600, "rate": 200, "warmup_s": 0, "threads": 5,
+        "extra_points": [{"label": "outage", "fault": "kafka-outage", "outage_s": 1}],
+    }  # fmt: skip
+    summary = run_sweep(grid, tmp_path, execute=_run_directly, measure_ceilings=False,
+                        progress=False)  # fmt: skip
+    assert list(summary["status"]) == ["ok", "ok"], summary.get("error")
+    shared, outage = summary.iloc[0], summary.iloc[1]
+    assert str(shared["config.bootstrap_servers"]).startswith("127.0.0.1:")  # the sweep's broker
+    assert pd.isna(outage["config.bootstrap_servers"])  # started its own
+    faults = json.loads((tmp_path / "runs" / "02-outage" / "metrics.json").read_text())["run"]
+    assert [f["fault"] for f in faults["faults"]] == ["kafka-outage"]
+    assert outage["counts.lost"] == 0 and outage["counts.accepted"] > 0
+
+
+def test_api_url_drives_a_system_started_by_harness_up(kafka, tmp_path):
+    home, port = tmp_path / "home", free_port()
+    env = {"HARNESS_HOME": str(home)}
+    topic = f"deployed-{port}"
+    up = _harness("up", "--port", str(port), "--bootstrap-servers", kafka.bootstrap_servers,
+                  "--topic", topic, env=env, timeout=120)  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stderr[-2000:]
+        url = up.stdout.strip().splitlines()[-1]
+        with BrokerWatch() as watch:
+            run = _harness("run", "--api-url", url, "--bootstrap-servers", kafka.bootstrap_servers,
+                           "--topic", topic, "--events", "500", "--threads", "10",
+                           "--warmup-s", "0", "--out", str(tmp_path / "run"), "--quiet",
+                           env=env)  # fmt: skip
+    finally:
+        down = _harness("down", env=env, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert down.returncode == 0, down.stderr[-2000:]
+    assert watch.new == set()
+    run_dir = tmp_path / "run"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    counts = metrics["counts"]
+    assert counts["sent"] == counts["accepted"] == 500
+    assert counts["unique_consumed"] == 500 and counts["lost"] == 0
+    assert metrics["run"]["audit"] == "topic" and metrics["run"]["topic_audit"]["drained"]
+    assert not (run_dir / "api.log").exists() and not list(run_dir.glob("events*.log"))
+
+
+def test_topic_audit_and_log_audit_agree_exactly(kafka, tmp_path):
+    cfg = RunConfig(events=1500, threads=20, warmup_s=0, audit="topic",
+                    bootstrap_servers=kafka.bootstrap_servers)  # fmt: skip
+    metrics = run_experiment(cfg, tmp_path, progress=False)
+    assert metrics["counts"]["lost"] == 0 and metrics["counts"]["unique_consumed"] == 1500
+    assert metrics["run"]["log_audit_counts"] == metrics["counts"]
+    assert metrics["run"]["topic_audit"]["timestamp_type"] == "LogAppendTime"
+
+
+def test_api_url_with_a_fault_on_the_api_is_refused_before_anything_starts(tmp_path):
+    started = time.monotonic()
+    with BrokerWatch() as watch:
+        result = _harness("run", "--api-url", "http://127.0.0.1:9", "--bootstrap-servers",
+                          "127.0.0.1:9", "--fault", "restart-api", "--out", str(tmp_path / "r"),
+                          timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert "fault=restart-api stops the API or a consumer" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert watch.new == set() and not (tmp_path / "r").exists()
+    assert time.monotonic() - started < 30
