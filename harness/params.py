@@ -216,6 +216,9 @@ class RunConfig:
             endpoint=self.endpoint,
             events_per_request=self.events_per_request,
             run_id=run_id,
+            warmup_s=self.warmup_s,
+            duration_s=self.duration_s,
+            random_seed=self.random_seed,
         )
         values.update(overrides)
         return SimulatorConfig(**values)
