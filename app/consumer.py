@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.consumer_client import (
-    CLIENTS,
     ClientConfig,
     CommitFailed,
     ConsumerClient,
@@ -49,16 +48,7 @@ from app.consumer_client import (
     next_offsets,
 )
 from app.eventlog import LineFile, Record, format_batch
-
-_SECURITY_ENV = {
-    "security_protocol": "KAFKA_SECURITY_PROTOCOL",
-    "sasl_mechanism": "KAFKA_SASL_MECHANISM",
-    "sasl_username": "KAFKA_SASL_USERNAME",
-    "sasl_password": "KAFKA_SASL_PASSWORD",
-    "ssl_cafile": "KAFKA_SSL_CAFILE",
-    "ssl_certfile": "KAFKA_SSL_CERTFILE",
-    "ssl_keyfile": "KAFKA_SSL_KEYFILE",
-}
+from app.settings import CLIENTS, KafkaSecurity
 
 
 @dataclass(frozen=True)
@@ -75,27 +65,17 @@ class ConsumerSettings:
     session_timeout_ms: int = ClientConfig.session_timeout_ms
     fetch_min_bytes: int = ClientConfig.fetch_min_bytes
     fetch_max_wait_ms: int = ClientConfig.fetch_max_wait_ms
-    security_protocol: str | None = None
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    security: KafkaSecurity = KafkaSecurity()
 
     @property
     def dead_letter_path(self) -> Path:
         return self.dead_letter_file or self.log_file.parent / "dead-letter.log"
 
-    def security(self) -> dict[str, str]:
-        """The security settings that are set (passed to the client, never printed)."""
-        return {k: getattr(self, k) for k in _SECURITY_ENV if getattr(self, k)}
-
     def client_config(self) -> ClientConfig:
         return ClientConfig(
             self.bootstrap_servers,
             self.group_id,
-            self.security(),
+            self.security,
             self.max_records,
             self.session_timeout_ms,
             self.fetch_min_bytes,
@@ -121,7 +101,7 @@ class ConsumerSettings:
             session_timeout_ms=args.session_timeout_ms,
             fetch_min_bytes=args.fetch_min_bytes,
             fetch_max_wait_ms=args.fetch_max_wait_ms,
-            **{name: env.get(var) or None for name, var in _SECURITY_ENV.items()},
+            security=KafkaSecurity.from_env(env),
         )
 
 

@@ -11,33 +11,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from app.commit_flight import CommitFlight
 from app.eventlog import Record
-
-CLIENTS = ("kafka-python", "confluent-kafka")
-
-# Generic security setting -> each library's own name (pass-through for external clusters).
-_KAFKA_PYTHON_SECURITY = {
-    "security_protocol": "security_protocol",
-    "sasl_mechanism": "sasl_mechanism",
-    "sasl_username": "sasl_plain_username",
-    "sasl_password": "sasl_plain_password",
-    "ssl_cafile": "ssl_cafile",
-    "ssl_certfile": "ssl_certfile",
-    "ssl_keyfile": "ssl_keyfile",
-}
-_CONFLUENT_SECURITY = {
-    "security_protocol": "security.protocol",
-    "sasl_mechanism": "sasl.mechanism",
-    "sasl_username": "sasl.username",
-    "sasl_password": "sasl.password",
-    "ssl_cafile": "ssl.ca.location",
-    "ssl_certfile": "ssl.certificate.location",
-    "ssl_keyfile": "ssl.key.location",
-}
+from app.settings import CLIENTS, KafkaSecurity
 
 OnPartitions = Callable[[list[int]], None]
 
@@ -46,7 +25,7 @@ OnPartitions = Callable[[list[int]], None]
 class ClientConfig:
     bootstrap_servers: str
     group_id: str
-    security: Mapping[str, str] = field(default_factory=dict, repr=False)
+    security: KafkaSecurity = KafkaSecurity()
     max_records: int = 2000
     # How long the group waits for a member that vanished (SIGKILL) before handing its
     # partitions to the others. Kafka's default is 45 s; 10 s was the default before 3.0.
@@ -98,7 +77,6 @@ def _report_transient(error: object) -> None:
 def _kafka_python_consumer(cfg: ClientConfig):
     import kafka
 
-    security = {_KAFKA_PYTHON_SECURITY[k]: v for k, v in cfg.security.items() if v}
     return kafka.KafkaConsumer(
         bootstrap_servers=cfg.bootstrap_servers.split(","),
         group_id=cfg.group_id,
@@ -114,7 +92,7 @@ def _kafka_python_consumer(cfg: ClientConfig):
         # broker that restarts (and may lead partitions again) would wait that long. 1 s is
         # the Java client's default.
         reconnect_backoff_max_ms=1000,
-        **security,
+        **cfg.security.for_client("kafka-python"),
     )
 
 
@@ -224,7 +202,7 @@ class ConfluentClient:
             "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
             "on_commit": self._on_commit,  # results of asynchronous commits, seen in consume()
         }
-        config.update({_CONFLUENT_SECURITY[k]: v for k, v in cfg.security.items() if v})
+        config.update(cfg.security.for_client("confluent-kafka"))
         self._consumer = confluent_kafka.Consumer(config)
         self.name = (
             f"confluent-kafka {confluent_kafka.version()} "

@@ -137,16 +137,7 @@ def kafka_python_config(settings: ProducerSettings, connect_timeout: float) -> d
         "request_timeout_ms": max(1, timeout_ms - settings.linger_ms),
         "reconnect_backoff_max_ms": 1000,
     }
-    security = {
-        "security_protocol": settings.security_protocol,
-        "sasl_mechanism": settings.sasl_mechanism,
-        "sasl_plain_username": settings.sasl_username,
-        "sasl_plain_password": settings.sasl_password,
-        "ssl_cafile": settings.ssl_cafile,
-        "ssl_certfile": settings.ssl_certfile,
-        "ssl_keyfile": settings.ssl_keyfile,
-    }
-    config.update({k: v for k, v in security.items() if v is not None})
+    config.update(settings.security.for_client("kafka-python"))
     return config
 
 
@@ -243,16 +234,7 @@ def confluent_config(settings: ProducerSettings) -> dict:
         "message.timeout.ms": int(settings.delivery_timeout_s * 1000),
         "reconnect.backoff.max.ms": 1000,
     }
-    security = {
-        "security.protocol": settings.security_protocol,
-        "sasl.mechanism": settings.sasl_mechanism,
-        "sasl.username": settings.sasl_username,
-        "sasl.password": settings.sasl_password,
-        "ssl.ca.location": settings.ssl_cafile,
-        "ssl.certificate.location": settings.ssl_certfile,
-        "ssl.key.location": settings.ssl_keyfile,
-    }
-    config.update({k: v for k, v in security.items() if v is not None})
+    config.update(settings.security.for_client("confluent-kafka"))
     return config
 
 

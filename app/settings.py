@@ -19,7 +19,7 @@ Environment variables (all optional):
 | `HEALTH_CACHE_S` | `health_cache_s` (how long a Kafka probe result is reused) | `1` |
 | `HEALTH_TIMEOUT_S` | `health_timeout_s` (one probe's budget) | `2` |
 | `API_KEY` | `api_key` (when set, `X-API-Key` is required) | unset |
-| `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`, `KAFKA_SSL_CAFILE`, `KAFKA_SSL_CERTFILE`, `KAFKA_SSL_KEYFILE` | pass-through security settings for external clusters | unset |
+| `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`, `KAFKA_SSL_CAFILE`, `KAFKA_SSL_CERTFILE`, `KAFKA_SSL_KEYFILE` | `security` (a `KafkaSecurity`, shared with the consumer) | unset |
 
 Secrets (`api_key`, `sasl_password`) are excluded from `repr()` and `public_dict()` so they are never logged.
 """
@@ -31,14 +31,84 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# The Kafka client libraries of the API and the consumer (app/producer_client.py, app/consumer_client.py).
 CLIENTS = ("kafka-python", "confluent-kafka")
 ACKS = ("0", "1", "all")
 COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "snappy")
 DELIVERY_MODES = ("ack", "async", "flush", "noop")
-# gunicorn with gthread workers (a thread per request in flight), gunicorn with gevent workers
-# (a greenlet per connection: a request waiting for its ack costs a switch, not a parked thread),
-# or the Werkzeug development server (the seed's way, a baseline).
-SERVERS = ("gunicorn", "gunicorn-gevent", "werkzeug")
+# granian (a Rust HTTP server calling the WSGI app on a pool of blocking threads), gunicorn with
+# gthread workers (a thread per request in flight), gunicorn with gevent workers (a greenlet per
+# connection), or the Werkzeug development server (the seed's way, a baseline).
+SERVERS = ("granian", "gunicorn", "gunicorn-gevent", "werkzeug")
+# The API's server unless told otherwise (`python -m app.producer`, `harness up`, run parameter).
+DEFAULT_SERVER = "gunicorn"
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """Pass-through security settings for an external cluster, each unset by default.
+
+    One object for the API and the consumer; `for_client` gives each library its own names.
+    """
+
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> KafkaSecurity:
+        return cls(**{name: env.get(var) or None for var, name in SECURITY_ENV.items()})
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            var: getattr(self, name) for var, name in SECURITY_ENV.items() if getattr(self, name)
+        }
+
+    def set_names(self) -> list[str]:
+        """The settings that are set, by name (safe to log: no values)."""
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name)]
+
+    def for_client(self, client: str) -> dict[str, str]:
+        """The settings that are set, under `client`'s own configuration names."""
+        names = _SECURITY_NAMES[client]
+        return {names[name]: getattr(self, name) for name in self.set_names()}
+
+
+# environment variable -> KafkaSecurity field
+SECURITY_ENV = {
+    "KAFKA_SECURITY_PROTOCOL": "security_protocol",
+    "KAFKA_SASL_MECHANISM": "sasl_mechanism",
+    "KAFKA_SASL_USERNAME": "sasl_username",
+    "KAFKA_SASL_PASSWORD": "sasl_password",
+    "KAFKA_SSL_CAFILE": "ssl_cafile",
+    "KAFKA_SSL_CERTFILE": "ssl_certfile",
+    "KAFKA_SSL_KEYFILE": "ssl_keyfile",
+}
+# KafkaSecurity field -> each client library's configuration name
+_SECURITY_NAMES = {
+    "kafka-python": {
+        "security_protocol": "security_protocol",
+        "sasl_mechanism": "sasl_mechanism",
+        "sasl_username": "sasl_plain_username",
+        "sasl_password": "sasl_plain_password",
+        "ssl_cafile": "ssl_cafile",
+        "ssl_certfile": "ssl_certfile",
+        "ssl_keyfile": "ssl_keyfile",
+    },
+    "confluent-kafka": {
+        "security_protocol": "security.protocol",
+        "sasl_mechanism": "sasl.mechanism",
+        "sasl_username": "sasl.username",
+        "sasl_password": "sasl.password",
+        "ssl_cafile": "ssl.ca.location",
+        "ssl_certfile": "ssl.certificate.location",
+        "ssl_keyfile": "ssl.key.location",
+    },
+}
 
 
 # env var -> (field name, converter)
@@ -58,16 +128,12 @@ _ENV: dict[str, tuple[str, type]] = {
     "HEALTH_CACHE_S": ("health_cache_s", float),
     "HEALTH_TIMEOUT_S": ("health_timeout_s", float),
     "API_KEY": ("api_key", str),
-    "KAFKA_SECURITY_PROTOCOL": ("security_protocol", str),
-    "KAFKA_SASL_MECHANISM": ("sasl_mechanism", str),
-    "KAFKA_SASL_USERNAME": ("sasl_username", str),
-    "KAFKA_SASL_PASSWORD": ("sasl_password", str),
-    "KAFKA_SSL_CAFILE": ("ssl_cafile", str),
-    "KAFKA_SSL_CERTFILE": ("ssl_certfile", str),
-    "KAFKA_SSL_KEYFILE": ("ssl_keyfile", str),
 }
-ENV_VARS: dict[str, str] = {var: name for var, (name, _) in _ENV.items()}
-_SECRETS = ("api_key", "sasl_password")
+# Every environment variable the API reads -> the setting it sets.
+ENV_VARS: dict[str, str] = {
+    **{var: name for var, (name, _) in _ENV.items()},
+    **{var: f"security.{name}" for var, name in SECURITY_ENV.items()},
+}
 
 
 @dataclass(frozen=True)
@@ -87,13 +153,7 @@ class ProducerSettings:
     health_cache_s: float = 1.0
     health_timeout_s: float = 2.0
     api_key: str | None = field(default=None, repr=False)
-    security_protocol: str | None = None
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    security: KafkaSecurity = KafkaSecurity()
 
     def __post_init__(self) -> None:
         _check_choice("client", self.client, CLIENTS)
@@ -128,6 +188,7 @@ class ProducerSettings:
                     values[name] = convert(raw)
                 except ValueError as exc:
                     raise ValueError(f"{var}={raw!r}: {exc}") from None
+        values["security"] = KafkaSecurity.from_env(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -136,7 +197,9 @@ class ProducerSettings:
 
     def public_dict(self) -> dict:
         """Every setting but the secrets (safe to log or store in metrics.json)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _SECRETS}
+        public = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr}
+        public["security"] = self.security.set_names()
+        return public
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that reproduce these settings in a child process."""
@@ -145,6 +208,7 @@ class ProducerSettings:
             value = getattr(self, name)
             if value is not None:
                 out[var] = str(value)
+        out.update(self.security.to_env())
         return out
 
 

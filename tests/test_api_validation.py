@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from app.api import create_app
-from app.settings import ProducerSettings
+from app.settings import KafkaSecurity, ProducerSettings
 
 GOOD = {"event": "signup", "user_id": 123}
 
@@ -199,7 +199,7 @@ def test_api_key_required_on_ingestion_only():
 
 
 def test_api_key_never_in_repr_or_public_dict():
-    settings = ProducerSettings(api_key="s3cret", sasl_password="hunter2")
+    settings = ProducerSettings(api_key="s3cret", security=KafkaSecurity(sasl_password="hunter2"))
     assert "s3cret" not in repr(settings) and "hunter2" not in repr(settings)
     assert "s3cret" not in str(settings.public_dict())
     assert "hunter2" not in str(settings.public_dict())

@@ -19,6 +19,7 @@ from app.consumer import (
     count_client_errors,
 )
 from app.consumer_client import CommitFailed, next_offsets
+from app.settings import KafkaSecurity
 
 
 def test_defaults_are_the_original_systems():
@@ -30,7 +31,7 @@ def test_defaults_are_the_original_systems():
     assert s.client == "kafka-python"
     assert s.dead_letter_path == Path("logs/dead-letter.log")
     assert s.fsync is False
-    assert s.security() == {}
+    assert s.security == KafkaSecurity() and s.security.set_names() == []
 
 
 def test_environment_then_flags():
@@ -70,13 +71,14 @@ def test_security_settings_pass_through_but_the_password_is_never_shown():
         "KAFKA_SSL_CAFILE": "/ca.pem",
     }
     s = ConsumerSettings.from_args([], env=env)
-    assert s.security() == {
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "PLAIN",
-        "sasl_username": "alice",
-        "sasl_password": "s3cret-pw",
-        "ssl_cafile": "/ca.pem",
+    assert s.security.for_client("confluent-kafka") == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "alice",
+        "sasl.password": "s3cret-pw",
+        "ssl.ca.location": "/ca.pem",
     }
+    assert s.security.for_client("kafka-python")["sasl_plain_password"] == "s3cret-pw"
     assert "s3cret-pw" not in repr(s) and "s3cret-pw" not in str(s)
 
 
@@ -192,7 +194,7 @@ def test_client_config_carries_group_settings_and_hides_secrets():
     ).client_config()
     assert (cfg.group_id, cfg.max_records, cfg.session_timeout_ms) == ("g7", 300, 6000)
     assert cfg.heartbeat_interval_ms == 2000  # under a third of the session
-    assert cfg.security == {"sasl_password": "pw-123"} and "pw-123" not in repr(cfg)
+    assert cfg.security == KafkaSecurity(sasl_password="pw-123") and "pw-123" not in repr(cfg)
 
 
 def test_fetch_batching_reaches_the_client_from_flags_or_environment():

@@ -6,7 +6,7 @@ import pytest
 
 from app.producer import build_parser, settings_from_args
 from app.producer_client import confluent_config, kafka_python_config
-from app.settings import ENV_VARS, ProducerSettings
+from app.settings import ENV_VARS, KafkaSecurity, ProducerSettings
 
 
 def test_defaults():
@@ -73,7 +73,7 @@ def test_to_env_round_trips():
         client="confluent-kafka",
         linger_ms=3,
         api_key="k",
-        sasl_password="p",
+        security=KafkaSecurity(sasl_password="p", ssl_cafile="/ca.pem"),
         delivery="flush",
     )
     assert ProducerSettings.from_env(s.to_env()) == s
@@ -94,10 +94,12 @@ def test_kafka_python_config():
         linger_ms=7,
         compression="none",
         delivery_timeout_s=2,
-        security_protocol="SASL_SSL",
-        sasl_mechanism="PLAIN",
-        sasl_username="u",
-        sasl_password="p",
+        security=KafkaSecurity(
+            security_protocol="SASL_SSL",
+            sasl_mechanism="PLAIN",
+            sasl_username="u",
+            sasl_password="p",
+        ),
     )
     c = kafka_python_config(s, connect_timeout=0.5)
     assert c["acks"] == 1 and c["enable_idempotence"] is False
@@ -113,7 +115,11 @@ def test_kafka_python_config():
 
 def test_confluent_config():
     s = ProducerSettings(
-        acks="all", linger_ms=2, compression="snappy", delivery_timeout_s=3, ssl_cafile="/ca.pem"
+        acks="all",
+        linger_ms=2,
+        compression="snappy",
+        delivery_timeout_s=3,
+        security=KafkaSecurity(ssl_cafile="/ca.pem"),
     )
     c = confluent_config(s)
     assert c["acks"] == "all" and c["enable.idempotence"] is True

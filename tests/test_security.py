@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from app.producer import build_parser
-from app.settings import ProducerSettings
+from app.settings import KafkaSecurity, ProducerSettings
 from harness.kafka import EmbeddedKafka
 from harness.services import ApiService
 
@@ -37,7 +37,8 @@ def _post(url: str, body: bytes, key: str | None) -> int:
 @pytest.mark.kafka
 def test_api_key_is_required_and_no_secret_reaches_the_logs(kafka, new_topic, tmp_path):
     settings = ProducerSettings(bootstrap_servers=kafka.bootstrap_servers, topic=new_topic(),
-                                api_key=API_KEY, sasl_password=SASL_PASSWORD)  # fmt: skip
+                                api_key=API_KEY,
+                                security=KafkaSecurity(sasl_password=SASL_PASSWORD))  # fmt: skip
     log = tmp_path / "api.log"
     with ApiService(settings, log) as api:
         event = json.dumps({"event": "signup", "user_id": 1}).encode()
