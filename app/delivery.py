@@ -77,6 +77,19 @@ class Publisher:
         finally:
             self._client_lock.release()
 
+    def warm_in_background(self) -> None:
+        """Build the producer in a thread, so that a worker's first request need not wait."""
+        if not self.uses_kafka:
+            return
+
+        def warm() -> None:
+            try:
+                self.client(time.monotonic() + self.settings.delivery_timeout_s)
+            except Exception as exc:  # requests will retry and answer 503 meanwhile
+                log.warning("producer warm-up failed: %s", exc)
+
+        threading.Thread(target=warm, name="producer-warmup", daemon=True).start()
+
     def publish(self, values: Sequence[bytes], deadline: float) -> list[str | None]:
         """Send `values` per the delivery mode; per value None (accepted) or why it failed."""
         mode = self.settings.delivery

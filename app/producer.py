@@ -18,49 +18,12 @@ import logging
 import os
 import signal
 import sys
-import threading
-import time
 
 from app.api import create_app, publisher_of
-from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, SERVERS, ProducerSettings
+from app.flags import add_producer_flags, add_server_flags, producer_overrides, worker_threads
+from app.settings import ProducerSettings
 
 log = logging.getLogger("app.producer")
-
-DEFAULT_WORKERS = 2  # one per core on the 2-core reference machine
-DEFAULT_THREADS = 32  # in `ack` mode a thread waits ~ linger + one broker round trip per request
-
-
-def add_server_flags(p: argparse.ArgumentParser) -> None:
-    """Where and how the API serves (shared with `python -m harness up`)."""
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--server", choices=SERVERS, default="gunicorn")
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS)
-
-
-# Producer settings a flag may set; None means "not given": the environment or the default applies.
-PRODUCER_FLAGS = {
-    "client": {"choices": CLIENTS},
-    "delivery": {"choices": DELIVERY_MODES},
-    "acks": {"choices": ACKS},
-    "linger_ms": {"type": int},
-    "batch_size": {"type": int},
-    "compression": {"choices": COMPRESSIONS},
-    "delivery_timeout_s": {"type": float},
-    "max_body_bytes": {"type": int},
-    "max_batch_events": {"type": int},
-}
-
-
-def add_producer_flags(p: argparse.ArgumentParser) -> None:
-    """The producer's settings as flags (shared with `python -m harness up`)."""
-    for name, kwargs in PRODUCER_FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), **kwargs)
-
-
-def producer_overrides(args: argparse.Namespace) -> dict:
-    return {name: getattr(args, name) for name in PRODUCER_FLAGS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,19 +47,7 @@ def settings_from_args(args: argparse.Namespace) -> ProducerSettings:
 
 
 def _warm_producer(worker) -> None:
-    """Build the worker's producer in the background so the first request need not wait."""
-    app = worker.wsgi
-    publisher = publisher_of(app)
-    if not publisher.uses_kafka:
-        return
-
-    def warm() -> None:
-        try:
-            publisher.client(time.monotonic() + publisher.settings.delivery_timeout_s)
-        except Exception as exc:  # requests will retry and answer 503 meanwhile
-            log.warning("worker %s: producer warm-up failed: %s", worker.pid, exc)
-
-    threading.Thread(target=warm, name="producer-warmup", daemon=True).start()
+    publisher_of(worker.wsgi).warm_in_background()
 
 
 def _close_producer(server, worker) -> None:
@@ -105,13 +56,13 @@ def _close_producer(server, worker) -> None:
         publisher_of(app).close()
 
 
-def run_gunicorn(settings: ProducerSettings, args: argparse.Namespace) -> None:
+def run_gunicorn(settings: ProducerSettings, args: argparse.Namespace, threads: int | None) -> None:
     from gunicorn.app.base import BaseApplication
 
     options = {
         "bind": f"{args.host}:{args.port}",
         "workers": args.workers,
-        "threads": args.threads,
+        "threads": threads or 1,
         "worker_class": "gevent" if args.server == "gunicorn-gevent" else "gthread",
         "worker_connections": 2000,
         "backlog": 2048,
@@ -177,10 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invalid settings: {exc}", file=sys.stderr)
         return 2
     log.info("settings: %s (server %s, pid %d)", settings.public_dict(), args.server, os.getpid())
-    if args.server == "werkzeug":
+    threads = worker_threads(args)
+    if args.server == "granian":
+        from app.granian_server import run_granian
+
+        run_granian(settings, args, threads)
+    elif args.server == "werkzeug":
         run_werkzeug(settings, args)
     else:
-        run_gunicorn(settings, args)
+        run_gunicorn(settings, args, threads)
     return 0
 
 

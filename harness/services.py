@@ -5,8 +5,8 @@
                              output_path=run_dir / "consumer.out") as consumer:  # ready: "consumer ready"
             ... api.url ...
 
-Both stop with SIGTERM, then SIGKILL after a timeout (gunicorn's graceful shutdown flushes every
-worker's producer; the consumer commits what it wrote). Settings reach the child through the
+Both stop with SIGTERM, then SIGKILL after a timeout (the API's graceful shutdown, on every server,
+flushes each worker's producer; the consumer commits what it wrote). Settings reach the child through the
 environment, with every variable of app/settings.py set or removed, so a stray variable in the
 harness's own environment cannot change a run.
 """
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.settings import ENV_VARS, ProducerSettings
+from app.settings import DEFAULT_SERVER, ENV_VARS, ProducerSettings
 from harness.ports import free_port
 from harness.processes import ManagedProcess, tail
 
@@ -43,17 +43,23 @@ def api_command(
     settings: ProducerSettings,
     port: int,
     host: str = "127.0.0.1",
-    server: str = "gunicorn",
+    server: str = DEFAULT_SERVER,
     workers: int | None = None,
-    threads: int | None = None,
+    worker_threads: int | None = None,
+    backpressure: int | None = None,
     python: str = sys.executable,
 ) -> list[str]:
-    """The command line of the API; the producer settings themselves travel in the environment."""
+    """The command line of the API; the producer settings themselves travel in the environment.
+
+    `workers` and `worker_threads` left None are the API's own defaults (app/flags.py).
+    """
     cmd = [python, "-m", "app.producer", "--host", host, "--port", str(port), "--server", server]
     if workers is not None:
         cmd += ["--workers", str(workers)]
-    if threads is not None:
-        cmd += ["--threads", str(threads)]
+    if worker_threads is not None:
+        cmd += ["--worker-threads", str(worker_threads)]
+    if backpressure is not None:
+        cmd += ["--backpressure", str(backpressure)]
     return cmd
 
 
@@ -111,7 +117,7 @@ class _Service:
 
 
 class ApiService(_Service):
-    """The producer API (gunicorn or Werkzeug) on 127.0.0.1; ready when GET /healthz answers 200."""
+    """The producer API (any of SERVERS) on 127.0.0.1; ready when GET /healthz answers 200."""
 
     def __init__(
         self,
@@ -119,9 +125,10 @@ class ApiService(_Service):
         log_path: Path,
         port: int | None = None,
         host: str = "127.0.0.1",
-        server: str = "gunicorn",
+        server: str = DEFAULT_SERVER,
         workers: int | None = None,
-        threads: int | None = None,
+        worker_threads: int | None = None,
+        backpressure: int | None = None,
         ready_timeout: float = 60.0,
         stop_timeout: float | None = None,
         detached: bool = False,
@@ -132,13 +139,13 @@ class ApiService(_Service):
         self.port = port if port is not None else free_port(host)
         self.server = server
         self.ready_timeout = ready_timeout
-        # gunicorn gives in-flight requests up to twice the delivery timeout before its workers
-        # flush: SIGKILL must not come before that.
+        # The servers give in-flight requests up to twice the delivery timeout before their
+        # workers flush: SIGKILL must not come before that.
         if stop_timeout is None:
             stop_timeout = settings.delivery_timeout_s * 3 + 10
         self.process = ManagedProcess(
             "api",
-            api_command(settings, self.port, host, server, workers, threads),
+            api_command(settings, self.port, host, server, workers, worker_threads, backpressure),
             log_path,
             env=_child_env(settings.to_env()),
             cwd=cwd,

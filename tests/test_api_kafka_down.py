@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from api_helpers import get, post, read_topic
+from api_helpers import WORKER_SERVERS, get, post, read_topic
 
-from app.settings import ProducerSettings
+from app.settings import CLIENTS, ProducerSettings
 from harness import admin
 from harness.kafka import EmbeddedKafka
 from harness.services import ApiService
@@ -77,17 +77,17 @@ def assert_recovers(api: ApiService) -> list[str]:
 
 
 def test_broker_stopped_then_restarted(tmp_path):
-    """Both client libraries on both gunicorn worker kinds at once, one API each, against one
+    """Both client libraries on every server with workers at once, one API each, against one
     broker (one restart to wait for)."""
     with EmbeddedKafka(root=tmp_path / "kafka") as broker:
         admin.create_topic(broker.bootstrap_servers, "events", 1, 1)
         apis = [
             ApiService(
                 settings_for(broker, client), tmp_path / f"api-{server}-{client}.log",
-                server=server, workers=2, threads=8,
+                server=server, workers=2, worker_threads=8,
             )
-            for server in ("gunicorn", "gunicorn-gevent")
-            for client in ("kafka-python", "confluent-kafka")
+            for server in WORKER_SERVERS
+            for client in CLIENTS
         ]  # fmt: skip
         accepted: list[str] = []
         try:
@@ -112,14 +112,22 @@ def test_broker_stopped_then_restarted(tmp_path):
 
 
 def test_broker_absent_when_the_api_starts(tmp_path):
+    """Every server with workers, one API each, started before the broker exists."""
     broker = EmbeddedKafka(root=tmp_path / "kafka")  # ports chosen, nothing running yet
     settings = settings_for(broker, "kafka-python")
-    api = ApiService(settings, tmp_path / "api.log", workers=2, threads=8).start(wait=False)
+    apis = [
+        ApiService(settings, tmp_path / f"api-{server}.log", server=server, workers=2,
+                   worker_threads=8).start(wait=False)
+        for server in WORKER_SERVERS
+    ]  # fmt: skip
     try:
-        assert wait_until(lambda: get(api.url + "/healthz")[0] == 503, timeout=20)
-        assert_unavailable_in_time(api)
+        for api in apis:
+            assert wait_until(lambda api=api: get(api.url + "/healthz")[0] == 503, timeout=20)
+            assert_unavailable_in_time(api)
         with broker:
             admin.create_topic(broker.bootstrap_servers, "events", 1, 1)
-            assert_recovers(api)
+            for api in apis:
+                assert_recovers(api)
     finally:
-        api.stop()
+        for api in apis:
+            api.stop()

@@ -1,7 +1,8 @@
 """SIGTERM on the API mid-load with async delivery: every event answered 2xx is in the topic.
 
 With `async` a 2xx only means "queued in the producer"; a long linger keeps records buffered, so
-the test depends on gunicorn's graceful shutdown flushing each worker's producer on exit.
+the test depends on each server's graceful shutdown flushing every worker's producer on exit
+(gunicorn's `worker_exit` hook; granian's worker finalizer, app/granian_server.py).
 """
 
 from __future__ import annotations
@@ -12,23 +13,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from api_helpers import post, read_topic
+from api_helpers import WORKER_SERVERS, post, read_topic
 
-from app.settings import ProducerSettings
+from app.settings import CLIENTS, ProducerSettings
 from harness.services import ApiService
 
 pytestmark = pytest.mark.kafka
 
 
-@pytest.mark.parametrize(
-    ("server", "client"),
-    [
-        ("gunicorn", "kafka-python"),
-        ("gunicorn", "confluent-kafka"),
-        ("gunicorn-gevent", "kafka-python"),
-        ("gunicorn-gevent", "confluent-kafka"),
-    ],
-)
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("server", WORKER_SERVERS)
 def test_sigterm_with_async_delivery_loses_nothing_answered(
     kafka, new_topic, tmp_path, server, client
 ):
@@ -40,7 +34,8 @@ def test_sigterm_with_async_delivery_loses_nothing_answered(
         delivery="async",
         linger_ms=2000,  # records sit in the producer's buffer when SIGTERM arrives
     )
-    api = ApiService(settings, tmp_path / "api.log", server=server, workers=2, threads=8).start()
+    api = ApiService(settings, tmp_path / "api.log", server=server, workers=2,
+                     worker_threads=8).start()  # fmt: skip
     accepted: list[str] = []
     lock = threading.Lock()
     stop_sending = threading.Event()
@@ -64,7 +59,7 @@ def test_sigterm_with_async_delivery_loses_nothing_answered(
                 pool.submit(sender, i)
             while len(accepted) < 200:
                 time.sleep(0.01)
-            api.process.signal(signal.SIGTERM)  # gunicorn's graceful shutdown, as `kill` does
+            api.process.signal(signal.SIGTERM)  # the graceful shutdown, as `kill` does
             assert api.process.proc.wait(timeout=60) == 0
             stop_sending.set()
     finally:

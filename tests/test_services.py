@@ -127,7 +127,7 @@ def test_up_and_down_on_an_external_cluster(kafka, tmp_path, monkeypatch, capsys
         topic,
         "--workers",
         "1",
-        "--threads",
+        "--worker-threads",
         "4",
     ]
     try:

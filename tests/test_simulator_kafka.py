@@ -16,7 +16,7 @@ from harness.simulator import SimulatorConfig, measure_ceiling, simulate
 def test_simulated_events_reach_the_topic(kafka, new_topic, tmp_path, endpoint, events):
     topic = new_topic(3)
     settings = ProducerSettings(bootstrap_servers=kafka.bootstrap_servers, topic=topic)
-    with ApiService(settings, tmp_path / "api.log", workers=2, threads=8) as api:
+    with ApiService(settings, tmp_path / "api.log", workers=2, worker_threads=8) as api:
         cfg = SimulatorConfig(url=api.url, events=events, threads=20, endpoint=endpoint,
                               events_per_request=50, run_id=f"k{endpoint}")  # fmt: skip
         result = simulate(cfg, tmp_path, progress=False)
@@ -37,7 +37,7 @@ def test_simulated_events_reach_the_topic(kafka, new_topic, tmp_path, endpoint, 
 def test_ceiling_against_the_noop_api(tmp_path):
     # noop delivery answers without Kafka: the bare HTTP path the ceiling is meant to measure.
     settings = ProducerSettings(bootstrap_servers="127.0.0.1:9", topic="unused", delivery="noop")
-    with ApiService(settings, tmp_path / "api.log", workers=2, threads=8) as api:
+    with ApiService(settings, tmp_path / "api.log", workers=2, worker_threads=8) as api:
         ceiling = measure_ceiling(api.url, threads=20, events=400, repeats=1, min_requests=400)
         batch = measure_ceiling(api.url, threads=4, endpoint="batch", events_per_request=20,
                                 events=400, repeats=1, min_requests=40)  # fmt: skip
