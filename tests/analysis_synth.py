@@ -49,11 +49,13 @@ def records(
     request_id: list[int] | None = None,
     scheduled_at: np.ndarray | None = None,
     accepted: list[bool] | None = None,
+    phase: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Client records (docs/ARCHITECTURE.md columns); by default one accepted request per event."""
+    """Client records (docs/ARCHITECTURE.md columns); by default one accepted request per event,
+    all of the measured phase."""
     n = len(event_ids)
     status = [200] * n if status is None else status
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "event_id": event_ids,
             "request_id": list(range(n)) if request_id is None else request_id,
@@ -65,3 +67,6 @@ def records(
             "error": ["" if 200 <= s < 500 else f"status {s}" for s in status],
         }
     )
+    if phase is not None:
+        frame["phase"] = phase
+    return frame

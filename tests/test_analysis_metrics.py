@@ -145,7 +145,7 @@ def test_throughput_over_a_constructed_timeline(tmp_path):
     m = compute_metrics(recs, _log_frame(tmp_path, logged), {}, {})
     assert m["duration_s"] == pytest.approx(10.0)
     assert m["throughput_eps"] == pytest.approx(5.0)
-    assert m["window"] == {"start": 1000.0, "end": 1010.0}
+    assert (m["window"]["start"], m["window"]["end"]) == (1000.0, 1010.0)
     assert m["counts"]["duplicates"] == 1
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.matching import EventMatch, match_events
-from harness.analysis.records import normalize_records
+from harness.analysis.records import MEASURED, normalize_records
 
 PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 STAT_KEYS = ("mean", *PERCENTILES, "max")
@@ -44,10 +44,12 @@ def send_delay_ms(records: pd.DataFrame) -> np.ndarray | None:
     return _finite((req["sent_at"] - req["scheduled_at"]).to_numpy() * 1000.0)
 
 
-def e2e_ms(match: EventMatch) -> np.ndarray:
-    """Per consumed event: its first consumption minus when the client sent it."""
+def e2e_ms(match: EventMatch, among: np.ndarray | None = None) -> np.ndarray:
+    """Per consumed event (of those `among` marks, per event of `match`, when given): its first
+    consumption minus when the client sent it."""
     sent_at = match.events["sent_at"].to_numpy(dtype=float)
-    return _finite((match.first_consumed_at - sent_at) * 1000.0)
+    e2e = (match.first_consumed_at - sent_at) * 1000.0
+    return _finite(e2e if among is None else e2e[among])
 
 
 def summarize(values: np.ndarray | None) -> dict[str, float | None] | None:
@@ -65,10 +67,13 @@ def summarize(values: np.ndarray | None) -> dict[str, float | None] | None:
 
 
 def latency_samples(records_df: pd.DataFrame, log_df: pd.DataFrame) -> dict[str, np.ndarray | None]:
-    """The raw samples (ms) behind metrics' latency_ms, for distribution plots."""
+    """The raw samples (ms) behind metrics' latency_ms, for distribution plots: the measured
+    phase only, as there."""
     records = normalize_records(records_df)
+    match = match_events(records, log_df)
+    measured = records[records["phase"] == MEASURED]
     return {
-        "http": http_ms(records),
-        "e2e": e2e_ms(match_events(records, log_df)),
-        "send_delay": send_delay_ms(records),
+        "http": http_ms(measured),
+        "e2e": e2e_ms(match, (match.events["phase"] == MEASURED).to_numpy()),
+        "send_delay": send_delay_ms(measured),
     }

@@ -1,4 +1,8 @@
-"""One run's metrics.json: counts, throughput and latency percentiles (schema in DESIGN.md).
+"""One run's metrics.json: counts, throughput and latency percentiles (docs/analysis.md).
+
+Counts cover the whole run; every figure (throughput, latency, rates, durations) covers the
+measured window only: the events the client records mark `phase == "measured"`, i.e. all but
+those of the first warmup_s seconds. Loss is never excused by the warm-up.
 
 Definitions (all counts are events, except where a name says requests):
 - sent: rows of the client records that left the client (sent_at set; the others are counted
@@ -8,11 +12,15 @@ Definitions (all counts are events, except where a name says requests):
   batch answer (the records' `delivery_failed`). sent = accepted+rejected+failed.
 - consumed: log lines carrying an event_id this run sent; unique_consumed: distinct such ids;
   duplicates = consumed - unique_consumed; lost: accepted events whose id never reached the log.
-- duration_s: from the first event the client sent to the latest first consumption of one of
-  this run's events (a late duplicate does not stretch it; the client's window, to its last
-  answer, when nothing was consumed); throughput_eps = unique_consumed / duration_s.
-- latency_ms.http: per request, done_at minus scheduled_at (open loop) or sent_at (closed loop);
-  e2e: per event, first consumed_at minus sent_at; send_delay: open loop only, else null.
+- window: the measured window, from the first measured event's sent_at to the latest first
+  consumption of a measured event (a late duplicate does not stretch it; the last measured answer
+  when none was consumed); duration_s is its length. throughput_eps = measured events consumed
+  at least once / duration_s: the drain after the last send is inside the window, the warm-up
+  events consumed within it are not counted.
+- latency_ms.http: per measured request, done_at minus scheduled_at (open loop) or sent_at
+  (closed loop); e2e: per measured event, first consumed_at minus sent_at; send_delay: open loop
+  only, else null.
+- steadiness: a trend test on the window's per-second throughput and e2e latency (steadiness.py).
 Extra keys are described in `_load_facts` and `_delivery_facts`.
 """
 
@@ -24,7 +32,8 @@ import pandas as pd
 from harness.analysis import latency
 from harness.analysis.jsonable import to_jsonable
 from harness.analysis.matching import EventMatch, match_events
-from harness.analysis.records import normalize_records
+from harness.analysis.records import MEASURED, normalize_records
+from harness.analysis.steadiness import steadiness, window_series
 from harness.loadgen.result import event_counts
 
 CLIENT_BOUND_FRACTION = 0.8  # at >= 80% of the simulator's own ceiling, it may be the limit
@@ -52,39 +61,71 @@ def delivery_counts(records: pd.DataFrame, match: EventMatch) -> dict[str, int]:
     }
 
 
-def _window(records: pd.DataFrame, match: EventMatch) -> tuple[float | None, float | None]:
-    """(first sent_at, latest first consumption of this run's events, or last done_at if none)."""
-    start = records["sent_at"].min()
-    end = np.nanmax(match.first_consumed_at) if match.consumed.any() else np.nan
-    if np.isnan(end):
-        end = records["done_at"].max()
-    return (None if pd.isna(start) else float(start)), (None if pd.isna(end) else float(end))
+def _window(
+    records: pd.DataFrame, match: EventMatch, measured: np.ndarray, warmup_s: float | None
+) -> dict:
+    """metrics.json's "window": the measured events' span (epoch s) and the events per phase.
+
+    `measured` is per event of `match`. Start: the first measured sent_at; end: the latest first
+    consumption of a measured event, or its last done_at when none was consumed.
+    """
+    events = match.events[measured]
+    start = events["sent_at"].min()
+    consumed = match.first_consumed_at[measured]
+    end = np.nanmax(consumed) if np.isfinite(consumed).any() else events["done_at"].max()
+    start = None if pd.isna(start) else float(start)
+    end = None if pd.isna(end) else float(end)
+    duration = end - start if start is not None and end is not None and end > start else None
+    n_measured = int((records["phase"] == MEASURED).sum())
+    return {
+        "warmup_s": warmup_s,
+        "start": start,
+        "end": end,
+        "duration_s": duration,
+        "events_measured": n_measured,
+        "events_warmup": len(records) - n_measured,
+    }
+
+
+def _steadiness(match: EventMatch, measured: np.ndarray, window: dict) -> dict:
+    """The window's steadiness verdict, from its per-second throughput and median e2e latency."""
+    sent_at = match.events["sent_at"].to_numpy(dtype=float)
+    if window["start"] is None:  # nothing measured
+        return steadiness(np.zeros(0), np.zeros(0))
+    last_send = float(np.nanmax(sent_at[measured]))
+    series = window_series(sent_at, match.first_consumed_at, measured, window["start"], last_send)
+    return steadiness(*series)
 
 
 def _rate(count: int, seconds: float | None) -> float | None:
     return count / seconds if seconds else None
 
 
-def _load_facts(records: pd.DataFrame, config: dict, ceiling_rps: float | None) -> dict:
+def _load_facts(
+    records: pd.DataFrame, measured: pd.DataFrame, config: dict, ceiling_rps: float | None
+) -> dict:
     """What the client achieved, and whether it (not the system) may have been the limit.
 
-    achieved_rate_*: events (requests) over the client's window, first sent_at to last done_at.
+    requests: all of the run's requests (a count). client_duration_s and achieved_rate_*: the
+    measured events (requests) over the client's measured window, first sent_at to last done_at.
     client_bound: achieved request rate >= 80% of `ceiling_rps` (the simulator's own maximum,
     measured against a no-op server); null when no ceiling is known.
     """
-    n_requests = int(records["request_id"].nunique())
-    client_s = float(records["done_at"].max() - records["sent_at"].min()) if len(records) else None
+    n_requests = int(measured["request_id"].nunique())
+    client_s = (
+        float(measured["done_at"].max() - measured["sent_at"].min()) if len(measured) else None
+    )
     client_s = client_s if client_s and np.isfinite(client_s) and client_s > 0 else None
     rps = _rate(n_requests, client_s)
     bound = None
     if ceiling_rps is not None and rps is not None:
         bound = rps >= CLIENT_BOUND_FRACTION * ceiling_rps
     return {
-        "requests": n_requests,
+        "requests": int(records["request_id"].nunique()),
         "open_loop": latency.is_open_loop(records),
         "client_duration_s": client_s,
         "target_rate_eps": config.get("rate"),
-        "achieved_rate_eps": _rate(len(records), client_s),
+        "achieved_rate_eps": _rate(len(measured), client_s),
         "achieved_rate_rps": rps,
         "ceiling_rps": ceiling_rps,
         "client_bound": bound,
@@ -122,22 +163,24 @@ def compute_metrics(
     left = records["sent_at"].notna().to_numpy()  # an aborted run leaves requests never sent
     records = records if left.all() else records[left].reset_index(drop=True)
     match = match_events(records, log_df)
-    start, end = _window(records, match)
-    duration = end - start if start is not None and end is not None and end > start else None
+    measured = (match.events["phase"] == MEASURED).to_numpy()
+    window = _window(records, match, measured, config.get("warmup_s"))
+    measured_records = records[records["phase"] == MEASURED]
     counts = {**event_counts(records), **delivery_counts(records, match)}
     metrics = {
         "config": config,
         "environment": environment,
         "counts": counts,
-        "duration_s": duration,
-        "throughput_eps": _rate(counts["unique_consumed"], duration),
+        "duration_s": window["duration_s"],
+        "throughput_eps": _rate(int(match.consumed[measured].sum()), window["duration_s"]),
         "latency_ms": {
-            "http": latency.summarize(latency.http_ms(records)),
-            "e2e": latency.summarize(latency.e2e_ms(match)),
-            "send_delay": latency.summarize(latency.send_delay_ms(records)),
+            "http": latency.summarize(latency.http_ms(measured_records)),
+            "e2e": latency.summarize(latency.e2e_ms(match, measured)),
+            "send_delay": latency.summarize(latency.send_delay_ms(measured_records)),
         },
-        "window": {"start": start, "end": end},  # epoch seconds of duration_s
-        **_load_facts(records, config, ceiling_rps),
+        "window": window,
+        "steadiness": _steadiness(match, measured, window),
+        **_load_facts(records, measured_records, config, ceiling_rps),
         **_delivery_facts(records, log_df, match),
         "not_sent": int((~left).sum()),
     }

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.rundir import OPTIONAL_RECORD_COLUMNS, RECORD_COLUMNS, RECORDS_FILE
+from harness.rundir import OPTIONAL_RECORD_COLUMNS, PHASES, RECORD_COLUMNS, RECORDS_FILE
+
+WARMUP, MEASURED = PHASES  # the values of the `phase` column
 
 
 def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
