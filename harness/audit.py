@@ -191,8 +191,6 @@ class _Columns:
             "event": self.event,
             "sent_at": self.sent_at,
             "received_at": self.received_at,
-            "produced_at": [None] * n,
-            "acked_at": [None] * n,
             "consumed_at": consumed_at,
             "partition": self.partition,
             "offset": self.offset,

@@ -1,4 +1,4 @@
-"""`python -m harness ...`: the command line of DESIGN.md.
+"""`python -m harness ...`: the command line of docs/CONTRACTS.md.
 
 Each feature module contributes its subcommands through `add_parsers(subparsers)`; this module only
 wires them together, turns SIGTERM into a clean exit (so every context manager stops its processes),
@@ -25,6 +25,7 @@ FEATURE_MODULES = [
     "harness.report",
     "harness.bench",
     "harness.compare",
+    "harness.capacity",
 ]
 
 

@@ -49,7 +49,7 @@ def library_version(name: str) -> str | None:
 
 
 def environment(client_library: str | None = None) -> dict:
-    """The `environment` block of metrics.json (DESIGN.md), plus a few more facts."""
+    """The `environment` block of metrics.json (docs/CONTRACTS.md), plus a few more facts."""
     return {
         "kafka_version": kafka_version(),
         "python_version": platform.python_version(),

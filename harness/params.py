@@ -1,4 +1,4 @@
-"""The run parameters of DESIGN.md: one definition serves the CLI flags, notebooks and sweep grids.
+"""The run parameters (docs/CONTRACTS.md): one definition serves the CLI flags, notebooks and grids.
 
 Flags are the field names in kebab-case (`--linger-ms`); notebooks and grid files use the
 snake_case names. Validation lives here, so a bad grid point fails before anything starts.

@@ -25,7 +25,7 @@ import pyarrow.json as pajson
 
 from harness.analysis.logscan import ScannedLog, scan
 
-TIME_FIELDS = ("sent_at", "received_at", "produced_at", "acked_at", "consumed_at")
+TIME_FIELDS = ("sent_at", "received_at", "consumed_at")
 SCHEMA = pa.schema(
     [("event_id", pa.string()), ("event", pa.string())]
     + [(name, pa.float64()) for name in TIME_FIELDS]
@@ -150,7 +150,7 @@ def _count_lines(path: Path) -> int:
 def read_events_log(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """All events of the given log files / run directories, in file order.
 
-    Columns: event_id, event, sent_at, received_at, produced_at, acked_at, consumed_at (epoch
+    Columns: event_id, event, sent_at, received_at, consumed_at (epoch
     seconds, NaN when absent), partition, offset (nullable Int64), log_time (the line's own
     timestamp: naive local time, millisecond resolution), source (the file it came from).
     A file that does not exist (a consumer that never wrote) is listed in attrs["missing_files"].
