@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from harness.capacity import criteria
@@ -20,14 +22,19 @@ from harness.capacity.search import (
     CapacitySearch,
     SearchSettings,
 )
+from harness.capacity.steps import answer_rate_eps, send_rate_eps
 
 OBJ = Objective(p99_ms=250)
+
+
+def judged(m, rate, objective=OBJ):
+    return judge(m, rate, objective, m["achieved"])
 
 
 def metrics(rate, achieved=None, p99=20.0, e2e=30.0, delay=1.0, errors=0.0, lost=0, steady=True,
             e2e_trend=False):  # fmt: skip
     return {
-        "achieved_rate_eps": rate if achieved is None else achieved,
+        "achieved": rate if achieved is None else achieved,  # judge's own argument
         "latency_ms": {
             "http": {"p50": p99 / 2, "p99": p99},
             "e2e": {"p99": e2e},
@@ -45,7 +52,7 @@ def metrics(rate, achieved=None, p99=20.0, e2e=30.0, delay=1.0, errors=0.0, lost
 
 # -- criteria ---------------------------------------------------------------------------------
 def test_a_step_within_every_criterion_is_sustainable():
-    step = judge(metrics(1000, achieved=985), 1000, OBJ)
+    step = judged(metrics(1000, achieved=985), 1000, OBJ)
     assert step.verdict == criteria.SUSTAINABLE and step.reason is None and not step.reasons
     assert step.http_p99_ms == 20 and step.achieved_eps == 985
 
@@ -63,35 +70,43 @@ def test_a_step_within_every_criterion_is_sustainable():
     ],
 )
 def test_each_failed_criterion_makes_the_step_unsustainable_and_names_it(changes, reason):
-    step = judge(metrics(1000, **changes), 1000, OBJ)
+    step = judged(metrics(1000, **changes), 1000, OBJ)
     assert step.verdict == criteria.UNSUSTAINABLE
     assert step.reason == reason and step.reasons
 
 
 def test_e2e_objective_is_judged_only_when_set():
-    assert judge(metrics(1000, e2e=900), 1000, OBJ).sustainable
-    step = judge(metrics(1000, e2e=900), 1000, Objective(p99_ms=250, e2e_p99_ms=500))
+    assert judged(metrics(1000, e2e=900), 1000, OBJ).sustainable
+    step = judged(metrics(1000, e2e=900), 1000, Objective(p99_ms=250, e2e_p99_ms=500))
     assert step.reason == criteria.E2E_LATENCY
 
 
 def test_error_threshold_allows_that_share_of_errors():
-    assert judge(
+    assert judged(
         metrics(1000, errors=0.004), 1000, Objective(250, max_error_rate=0.005)
     ).sustainable
 
 
 def test_a_late_generator_makes_the_step_generator_bound_not_unsustainable():
-    # 40 ms late (bound: 10% of 250 ms), and latency over the objective only by that lateness.
-    step = judge(metrics(1000, achieved=950, p99=280, delay=40), 1000, OBJ)
+    # 60 ms late (bound: 20% of 250 ms), and latency over the objective only by that lateness.
+    step = judged(metrics(1000, achieved=950, p99=290, delay=60), 1000, OBJ)
     assert step.verdict == criteria.GENERATOR_BOUND and step.reason == criteria.GENERATOR
-    assert "send-delay p99 40 ms" in step.reasons[0]
+    assert "send-delay p99 60 ms" in step.reasons[0]
+
+
+def test_a_generator_sending_short_of_the_rate_is_generator_bound_not_the_systems_rate():
+    m = metrics(1000, achieved=965, delay=30)  # delay within the bound (50 ms), rate short
+    assert judge(m, 1000, OBJ, 965).reason == criteria.RATE  # the send rate not known
+    step = judge(m, 1000, OBJ, 965, sent_eps=966)
+    assert step.verdict == criteria.GENERATOR_BOUND and "sent 966 events/s" in step.reasons[0]
+    assert judge(m, 1000, OBJ, 965, sent_eps=1000).reason == criteria.RATE
 
 
 def test_latency_beyond_the_generators_lateness_is_the_systems():
-    step = judge(metrics(1000, p99=2000, delay=40), 1000, OBJ)
+    step = judged(metrics(1000, p99=2000, delay=60), 1000, OBJ)
     assert step.verdict == criteria.UNSUSTAINABLE and step.reason == criteria.LATENCY
     assert any("send-delay" in n for n in step.notes)
-    step = judge(metrics(1000, delay=40, lost=2), 1000, OBJ)
+    step = judged(metrics(1000, delay=60, lost=2), 1000, OBJ)
     assert step.reason == criteria.LOSS
 
 
@@ -100,7 +115,7 @@ def test_null_figures_are_noted_not_judged():
     m["counts"]["lost"] = None
     m["steadiness"] = {"steady": None}
     m["latency_ms"]["e2e"] = None
-    step = judge(m, 1000, Objective(250, e2e_p99_ms=100))
+    step = judged(m, 1000, Objective(250, e2e_p99_ms=100))
     assert step.sustainable and len(step.notes) == 3
 
 
@@ -108,7 +123,7 @@ def test_a_step_without_any_answer_fails_on_latency_and_rate():
     m = metrics(1000, achieved=0.0)
     m["latency_ms"]["http"] = {"p50": None, "p99": None}
     m["error_rate"] = 1.0
-    step = judge(m, 1000, OBJ)
+    step = judged(m, 1000, OBJ)
     assert step.verdict == criteria.UNSUSTAINABLE and step.reason == criteria.ERRORS
     assert step.failed == [criteria.ERRORS, criteria.LATENCY, criteria.RATE]
     assert "no request answered" in step.reasons[1]
@@ -142,7 +157,7 @@ def run(search: CapacitySearch, system) -> list:
     while (planned := search.next()) is not None:
         rate, role = planned
         plan.append(planned)
-        step = judge(system(rate), rate, OBJ)
+        step = judged(system(rate), rate)
         step.role = role
         search.record(step)
     return plan
@@ -236,7 +251,7 @@ def test_budget_keeps_the_last_step_for_the_confirmation():
 def test_interrupted_search_says_so_with_what_it_has():
     search = CapacitySearch(1000)
     rate, role = search.next()
-    step = judge(metrics(rate), rate, OBJ)
+    step = judged(metrics(rate), rate, OBJ)
     step.role = role
     search.record(step)
     out = search.outcome(interrupted=True)
@@ -255,3 +270,44 @@ def test_a_generator_bound_first_step_descends_to_a_rate_the_generator_keeps():
     assert [r for r, _ in plan] == [700, 350, 175]
     assert out["result"] == AT_LEAST and out["reason"] == criteria.GENERATOR
     assert out["bound_eps"] == 175 and out["capacity_eps"] is None
+
+
+# -- the rates a step is judged by ------------------------------------------------------------
+def records(rate, seconds=5.0, warmup_s=1.0, latency_s=0.2, answer_rate=None, send_rate=None):
+    """Open-loop client records: due at `rate`, sent at `send_rate`, answered at most at
+    `answer_rate` (a queue), each answer `latency_s` after its send at the least."""
+    n = int(rate * seconds)
+    due = np.arange(n) / rate
+    sent = np.arange(n) / (send_rate or rate)
+    done = sent + latency_s
+    if answer_rate:
+        done = np.maximum(done, latency_s + np.arange(n) / answer_rate)
+    return pd.DataFrame(
+        {
+            "request_id": np.arange(n),
+            "scheduled_at": due,
+            "sent_at": sent,
+            "done_at": done,
+            "accepted": True,
+            "phase": np.where(due < warmup_s, "warmup", "measured"),
+        }
+    )
+
+
+def test_answer_rate_is_the_rate_whatever_the_latency_while_keeping_up():
+    assert answer_rate_eps(records(100, latency_s=0.2)) == pytest.approx(100, rel=0.01)
+    assert answer_rate_eps(records(100, latency_s=0.8)) == pytest.approx(100, rel=0.01)
+
+
+def test_answer_rate_falls_short_when_the_system_cannot_keep_up():
+    assert answer_rate_eps(records(100, answer_rate=80)) == pytest.approx(80, rel=0.02)
+
+
+def test_send_rate_shows_a_generator_that_fell_behind():
+    assert send_rate_eps(records(100)) == pytest.approx(100, rel=1e-6)
+    assert send_rate_eps(records(100, send_rate=90)) == pytest.approx(90, rel=1e-6)
+
+
+def test_rates_are_none_without_a_measured_span():
+    assert answer_rate_eps(records(100, seconds=0.5)) is None
+    assert send_rate_eps(records(100, seconds=0.5)) is None

@@ -1,10 +1,12 @@
 """When is one step of a capacity search sustainable? The objective and the verdict on a step.
 
 A step is an open-loop run at a target rate R. It is **sustainable** when the system took R within
-the objective: the achieved rate is at least 98% of R, http p99 (from the schedule) is within the
+the objective: the achieved rate (accepted answers per second while the measured events were
+sent) is at least 98% of R, http p99 (from the schedule) is within the
 objective (and e2e p99 too when an e2e objective is set), the measured window is steady, the error
 rate is within its threshold and nothing is lost. When the load generator itself fell behind its
-schedule (send-delay p99 above a small bound) the step says nothing about the system: it is
+schedule (send-delay p99 above a small bound, or requests sent at less than 98% of R) the step
+says nothing about the system: it is
 **generator-bound** unless the system failed on its own account (errors, loss, an unsteady window,
 or latency beyond what the generator's lateness explains).
 
@@ -32,7 +34,7 @@ REASONS = (LOSS, ERRORS, LATENCY, E2E_LATENCY, CONSUMER_LAG, UNSTEADY, RATE, GEN
 MIN_ACHIEVED_SHARE = 0.98
 # The generator kept up when its send-delay p99 is within this share of the p99 objective: its
 # lateness is then a small part of the latency measured from the schedule.
-SEND_DELAY_SHARE = 0.1
+SEND_DELAY_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Step:
     reasons: list[str] = field(default_factory=list)  # the same, in words
     notes: list[str] = field(default_factory=list)  # criteria that could not be judged
     role: str = ""  # what the search ran it for (search.ROLES)
+    index: int = 0  # 1-based, in the order the search ran the steps
     run_dir: str | None = None
     seconds: float | None = None
 
@@ -132,9 +135,17 @@ def _bad(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def judge(metrics: dict, rate_eps: float, objective: Objective) -> Step:
-    """The verdict on one step at `rate_eps` from its metrics.json dict."""
-    achieved = _get(metrics, "achieved_rate_eps")
+def judge(
+    metrics: dict,
+    rate_eps: float,
+    objective: Objective,
+    achieved_eps: float | None,
+    sent_eps: float | None = None,
+) -> Step:
+    """The verdict on one step at `rate_eps` from its metrics.json dict, the rate at which the
+    system answered (steps.answer_rate_eps) and the one at which the generator sent
+    (steps.send_rate_eps; None: not known, only the send delay tells)."""
+    achieved = achieved_eps
     p50, p99 = (
         _get(metrics, "latency_ms", "http", "p50"),
         _get(metrics, "latency_ms", "http", "p99"),
@@ -178,9 +189,9 @@ def judge(metrics: dict, rate_eps: float, objective: Objective) -> Step:
         )
 
     verdict = UNSUSTAINABLE if failed else SUSTAINABLE
-    if not _bad(delay_p99) and delay_p99 > objective.send_delay_ms:
-        behind = f"send-delay p99 {delay_p99:.0f} ms > {objective.send_delay_ms:g} ms"
-        if not _system_failed(failed, p99, delay_p99, objective):
+    behind = _generator_behind(rate_eps, objective, delay_p99, sent_eps)
+    if behind:
+        if not _system_failed(failed, p99, delay_p99 or 0.0, objective):
             verdict, failed = GENERATOR_BOUND, {GENERATOR: f"generator behind: {behind}", **failed}
         else:
             notes.append(behind)
@@ -201,6 +212,21 @@ def judge(metrics: dict, rate_eps: float, objective: Objective) -> Step:
         reasons=[failed[code] for code in ordered],
         notes=notes,
     )
+
+
+def _generator_behind(
+    rate_eps: float, objective: Objective, delay_p99: float | None, sent_eps: float | None
+) -> str | None:
+    """Why the generator did not keep up (its send-delay p99 above the bound, or its send rate
+    short of the target), or None."""
+    why = []
+    if not _bad(delay_p99) and delay_p99 > objective.send_delay_ms:
+        why.append(f"send-delay p99 {delay_p99:.0f} ms > {objective.send_delay_ms:g} ms")
+    if not _bad(sent_eps) and sent_eps < objective.min_achieved_share * rate_eps:
+        why.append(
+            f"sent {sent_eps:,.0f} events/s < {objective.min_achieved_share:.0%} of the rate"
+        )
+    return "; ".join(why) or None
 
 
 def _system_failed(failed: dict, p99, delay_p99: float, objective: Objective) -> bool:

@@ -1,0 +1,134 @@
+"""Step runners: what runs the load of one capacity-search step against a running system.
+
+A step runner has one method, `measure(cfg, run_dir) -> metrics` (the metrics.json dict, also
+written to run_dir): one load phase of `cfg` (a timed open loop at the step's rate, or the closed
+loop of the probe) against a system that stays up between steps. Two kinds:
+
+- `SystemSteps`: the harness's own system (`system_steps(cfg, out_dir)` starts it with
+  run.open_system); each step is run.measure, so it ends drained (every accepted event logged or
+  the drain timed out) and audited: loss, e2e latency and the steadiness of consumption count.
+- `HttpSteps`: any HTTP endpoint speaking the API's protocol, without Kafka accounting: the
+  simulator's records only. Loss, e2e latency and consumption are null, so the search judges
+  rate, http latency, errors and the generator alone. Its `simulator_overrides` reach the
+  simulator's settings (e.g. `max_in_flight`).
+
+`answer_rate_eps` is the achieved rate the search judges a step by, `send_rate_eps` the rate at
+which the generator sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from harness.analysis import compute_metrics, read_client_records, read_events_log
+from harness.analysis.records import MEASURED
+from harness.environment import environment
+from harness.loadgen.config import new_run_id
+from harness.params import RunConfig
+from harness.rundir import CONFIG_FILE, METRICS_FILE, write_json
+
+
+class StepRunner(Protocol):
+    def measure(self, cfg: RunConfig, run_dir: Path) -> dict: ...
+
+
+class SystemSteps:
+    """Steps against a running run.System, each a run.measure (drained and audited)."""
+
+    def __init__(self, system) -> None:
+        self.system = system
+
+    def measure(self, cfg: RunConfig, run_dir: Path) -> dict:
+        from harness.run import measure
+
+        return measure(self.system, cfg, run_dir, progress=False)
+
+
+@contextmanager
+def system_steps(
+    cfg: RunConfig, out_dir: Path, say: Callable[[str], None] = print
+) -> Iterator[SystemSteps]:
+    """Starts (or attaches to) the system of `cfg`, its services' logs in out_dir; stops it on
+    exit, also on failure and Ctrl-C."""
+    from harness.run import open_system
+
+    with open_system(cfg, Path(out_dir), say) as system:
+        yield SystemSteps(system)
+
+
+class HttpSteps:
+    """Steps against the HTTP endpoint at `url`, judged from the client's records alone."""
+
+    def __init__(self, url: str, simulator_overrides: dict | None = None) -> None:
+        self.url = url
+        self.overrides = dict(simulator_overrides or {})
+
+    def measure(self, cfg: RunConfig, run_dir: Path) -> dict:
+        from harness.run import outside_event_loop
+        from harness.simulator import simulate
+
+        run_dir = Path(run_dir).resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run_id = new_run_id()
+        write_json(run_dir / CONFIG_FILE, {"run_id": run_id, **cfg.to_dict(), "url": self.url})
+        sim = cfg.simulator_config(self.url, run_id, **self.overrides)
+        result = outside_event_loop(simulate, sim, run_dir, progress=False)
+        records = read_client_records(run_dir)
+        metrics = compute_metrics(records, read_events_log([]), cfg.to_dict(), environment())
+        metrics = without_kafka_accounting(metrics)
+        metrics["run"] = {"run_id": run_id, "http_only": True, "simulator": result.to_dict()}
+        write_json(run_dir / METRICS_FILE, metrics)
+        return metrics
+
+
+def without_kafka_accounting(metrics: dict) -> dict:
+    """An HTTP-only step's metrics: what only a consumer's log could tell is null (not judged)."""
+    counts = metrics["counts"]
+    for key in ("consumed", "unique_consumed", "lost", "duplicates"):
+        counts[key] = None
+    metrics["latency_ms"]["e2e"] = None
+    metrics["throughput_eps"] = None
+    metrics["steadiness"] = {
+        "steady": None,
+        "reasons": ["not judged: an HTTP-only step has no consumer log"],
+    }
+    return metrics
+
+
+def send_rate_eps(records: pd.DataFrame) -> float | None:
+    """Events per second at which the measured requests left the generator: n requests span
+    n - 1 intervals of the schedule. Below the target rate, the generator fell behind."""
+    measured = records[records["phase"] == MEASURED]
+    sends = measured.groupby("request_id")["sent_at"].first()
+    if len(sends) < 2:
+        return None
+    span = float(sends.max() - sends.min())
+    if not span > 0:
+        return None
+    events_per_request = len(measured) / len(sends)
+    return (len(sends) - 1) * events_per_request / span
+
+
+def answer_rate_eps(records: pd.DataFrame) -> float | None:
+    """Accepted events answered per second while the measured events were sent.
+
+    The span runs from the first to the last measured send; answers to warm-up events that land
+    in it count. In a steady state this is the rate the system takes, whatever its latency (a rate
+    over the span to the last answer would shrink by latency/duration, a few percent for a step of
+    seconds); when the system falls behind, answers fall short of the rate. None when the span is
+    empty.
+    """
+    measured = records.loc[records["phase"] == MEASURED, "sent_at"]
+    if len(measured) < 2:
+        return None
+    start, end = float(measured.min()), float(measured.max())
+    if not end > start:
+        return None
+    done = records["done_at"]
+    answered = records["accepted"] & (done >= start) & (done <= end)
+    return float(answered.sum()) / (end - start)
