@@ -1,0 +1,57 @@
+"""How the harness starts Jupyter kernels for papermill: over IPC (Unix sockets), not TCP.
+
+A kernel started over TCP logs "Kernel is running over TCP without encryption" to the terminal,
+twice per notebook once it is nested in another kernel. Over IPC the kernel's sockets are files in
+the user's private Jupyter runtime directory, so there is nothing to warn about. Pass
+`**papermill_kernel_kwargs()` to `papermill.execute_notebook`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from jupyter_client import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import default
+
+# A Unix socket path holds at most 107 bytes; the kernel appends "-<port>" to the prefix.
+_MAX_IPC_PREFIX = 96
+
+
+def ipc_available() -> bool:
+    """ZeroMQ's ipc:// transport needs Unix domain sockets."""
+    return os.name == "posix"
+
+
+def _ipc_prefix() -> str:
+    """A fresh, absolute socket path prefix: jupyter_client's default is relative to the working
+    directory, which papermill changes per notebook."""
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    prefix = str(runtime / f"kernel-{uuid.uuid4().hex[:12]}-ipc")
+    if len(prefix) > _MAX_IPC_PREFIX:
+        raise RuntimeError(
+            f"the Jupyter runtime directory {runtime} is too long a path for a kernel's IPC "
+            "sockets; set JUPYTER_RUNTIME_DIR to a shorter one"
+        )
+    return prefix
+
+
+class IpcKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels listen on IPC sockets under a unique absolute prefix."""
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        return _ipc_prefix()
+
+
+def papermill_kernel_kwargs() -> dict:
+    """Keyword arguments for `papermill.execute_notebook` that start its kernel over IPC
+    (none where IPC is unavailable: the kernel then uses TCP, as Jupyter does by default)."""
+    return {"kernel_manager_class": IpcKernelManager} if ipc_available() else {}
