@@ -36,6 +36,7 @@ from harness.analysis import summarize_sweep
 from harness.cluster import choose_bootstrap
 from harness.environment import environment
 from harness.kafka import EmbeddedKafka
+from harness.kernels import papermill_kernel_kwargs
 from harness.params import RunConfig
 from harness.paths import DEFAULT_GRID, NOTEBOOKS, PROJECT_ROOT
 from harness.run import measure_api_ceiling
@@ -163,6 +164,7 @@ def execute_experiment_notebook(
         cwd=str(run_dir),
         kernel_name=kernel_name,
         progress_bar=False,
+        **papermill_kernel_kwargs(),
     )
 
 
@@ -310,7 +312,8 @@ def execute_sweep_notebook(
         kernel_name=kernel_name,
         stdout_file=sys.stdout,
         stderr_file=sys.stderr,
-        progress_bar=True,
+        progress_bar=False,  # the points' progress bar (harness.progress) is the one bar
+        **papermill_kernel_kwargs(),
     )
 
 
