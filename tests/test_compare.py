@@ -1,0 +1,118 @@
+"""`harness compare` on real runs (real broker, API, consumer): a setting against itself slowed
+by CPU hogs (same parameters), against the seed-style server, and two sweeps of two points.
+
+Each side is 3 repetitions on one system, 1.5 s each (0.5 s of them warm-up): the slow-downs here
+are about 2x, far beyond the noise of a shared machine, so 3 vs 3 is enough to call them (see
+docs/analysis.md, Compare: with 3 vs 3 the whole interval must clear the threshold).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from harness.analysis import summarize_sweep
+from harness.cli import main
+from harness.params import RunConfig
+from harness.run import measure, open_system, run_repetitions
+from harness.rundir import SUMMARY_FILE
+
+pytestmark = pytest.mark.kafka
+
+REPEAT = 3
+HOGS = 6  # busy processes on 2 cores: the system under test gets a fraction of the CPU
+SEED_STYLE = {"server": "werkzeug", "delivery": "flush"}
+
+
+@contextmanager
+def cpu_hogs(n: int):
+    """`n` processes spinning on the CPU for as long as the block runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sides(kafka, tmp_path_factory) -> dict[str, Path]:
+    """Three repeated runs: the default setting, the same setting under CPU hogs, and the
+    seed-style server."""
+    root = tmp_path_factory.mktemp("compare")
+    common = {"bootstrap_servers": kafka.bootstrap_servers, "threads": 50, "warmup_s": 0.5,
+              "duration_s": 1.0, "drain_timeout_s": 60}  # fmt: skip
+    run_repetitions(RunConfig(**common), root / "base", REPEAT, progress=False)
+    run_repetitions(RunConfig(**common, **SEED_STYLE), root / "seed", REPEAT, progress=False)
+    # The hogs start once the system is up (a slow start is not what is measured); these
+    # repetitions leave no summary.csv, so compare reads the directory of run directories.
+    cfg = RunConfig(**common)
+    with open_system(cfg, root / "hogged", say=lambda msg: None) as system, cpu_hogs(HOGS):
+        for k in range(1, REPEAT + 1):
+            measure(system, cfg, root / "hogged" / f"rep-{k}", progress=False)
+    return {name: root / name for name in ("base", "hogged", "seed")}
+
+
+def _compare(capsys, base: Path, new: Path, out: Path) -> tuple[int, str]:
+    code = main(["compare", str(base), str(new), "--out", str(out)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_the_same_setting_slowed_by_cpu_hogs_is_a_regression(sides, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", str(sides["base"]), str(sides["hogged"]),
+         "--out", str(tmp_path / "c.html")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "run -> hogged: slower" in proc.stdout and "settings that differ" not in proc.stdout
+    assert "REGRESSION beyond 5%: hogged (throughput" in proc.stderr
+    assert "data:image/png;base64," in (tmp_path / "c.html").read_text()
+
+
+def test_removing_the_slow_down_is_faster_and_exits_0(sides, tmp_path, capsys):
+    code, out = _compare(capsys, sides["hogged"], sides["base"], tmp_path / "c.html")
+    assert code == 0, out
+    assert "hogged -> run: faster" in out
+
+
+def test_a_single_point_of_the_seed_style_server_is_slower(sides, tmp_path, capsys):
+    code, out = _compare(capsys, sides["base"], sides["seed"], tmp_path / "c.html")
+    assert code == 1, out
+    assert "settings that differ: delivery: ack -> flush; server: gunicorn -> werkzeug" in out
+    assert "run: slower" in out
+
+
+def _sweep(root: Path, points: dict[str, Path]) -> Path:
+    """A sweep directory's summary.csv over existing repetitions, as harness sweep writes it."""
+    dirs, names = [], []
+    for name, repeated in points.items():
+        found = sorted(repeated.glob("rep-*"))
+        dirs += found
+        names += [name] * len(found)
+    summary = summarize_sweep(dirs)
+    summary.insert(1, "point", names)
+    summary.insert(2, "label", None)
+    summary.insert(3, "repetition", [int(d.name.removeprefix("rep-")) for d in dirs])
+    root.mkdir()
+    summary.to_csv(root / SUMMARY_FILE, index=False)
+    return root
+
+
+def test_two_sweeps_get_a_verdict_per_point(sides, tmp_path, capsys):
+    before = _sweep(tmp_path / "before", {"01-default": sides["hogged"],
+                                          "02-seed-style": sides["seed"]})  # fmt: skip
+    after = _sweep(tmp_path / "after", {"01-gthread": sides["base"],
+                                        "02-seed": sides["seed"]})  # fmt: skip
+    code, out = _compare(capsys, before, after, tmp_path / "c.html")
+    assert code == 0, out
+    assert "01-default -> 01-gthread: faster" in out
+    assert "02-seed-style -> 02-seed: no significant change" in out
+    assert "unmatched" not in out
