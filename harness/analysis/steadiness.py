@@ -3,7 +3,8 @@
 The test, for each series (one value per whole second of the window):
 - fit value = a + b * second by ordinary least squares (scipy.stats.linregress) and take the
   97.5% confidence interval of the slope b from its standard error and Student's t with n - 2
-  degrees of freedom (two series, Bonferroni: a steady window is flagged at most 5% of the time);
+  degrees of freedom (two series, Bonferroni: under the assumptions below a steady window is
+  flagged at most 5% of the time);
 - express b and its interval in percent of the series' mean per second;
 - the series has a trend when the interval excludes 0 AND the fitted change across the window,
   |b| x n seconds, is more than PRACTICAL_CHANGE (20%) of the mean. The second condition keeps a
