@@ -25,6 +25,8 @@ METRICS = {
         ("counts.duplicates != -1", "counts.duplicates", "!=", -1.0),
         ("latency_ms.send_delay.p99 > 0", "latency_ms.send_delay.p99", ">", 0.0),
         ("config.threads == 200", "config.threads", "==", 200.0),
+        ("steadiness.steady == 1", "steadiness.steady", "==", 1.0),
+        ("window.events_measured > 100", "window.events_measured", ">", 100.0),
     ],
 )
 def test_parse(expr, key, op, number):
