@@ -12,7 +12,15 @@ import types
 from dataclasses import dataclass, fields
 from typing import Union, get_args, get_origin, get_type_hints
 
-from app.settings import ACKS, CLIENTS, COMPRESSIONS, DELIVERY_MODES, SERVERS, ProducerSettings
+from app.settings import (
+    ACKS,
+    CLIENTS,
+    COMPRESSIONS,
+    DEFAULT_SERVER,
+    DELIVERY_MODES,
+    SERVERS,
+    ProducerSettings,
+)
 from harness.cluster import choose_bootstrap
 from harness.loadgen.config import SimulatorConfig
 
@@ -60,9 +68,9 @@ HELP = {
     "partitions": "partitions of the run's topic",
     "consumers": "consumer processes in the group",
     "client": "Kafka client library of the API and the consumers",
-    "server": "gunicorn (gthread workers), gunicorn-gevent (gevent workers), or werkzeug (the seed-style dev server)",
-    "workers": "gunicorn worker processes (default: the API's own)",
-    "worker_threads": "threads per gunicorn worker (default: the API's own)",
+    "server": "granian (the default), gunicorn (gthread workers), gunicorn-gevent (gevent workers), or werkzeug (the seed-style dev server)",
+    "workers": "API worker processes (default: the API's own)",
+    "worker_threads": "threads per API worker that run the handler (default: the server's own)",
     "delivery": "ack: 2xx after the broker acked; async: once queued; flush: seed-style; noop",
     "delivery_timeout_s": "how long the API waits for Kafka before a 503",
     "brokers": "embedded brokers",
@@ -104,7 +112,7 @@ class RunConfig:
     partitions: int = 3
     consumers: int = 1
     client: str = ProducerSettings.client
-    server: str = "gunicorn"
+    server: str = DEFAULT_SERVER
     workers: int | None = None
     worker_threads: int | None = None
     delivery: str = ProducerSettings.delivery
@@ -184,11 +192,9 @@ class RunConfig:
         """A cluster of its own: several brokers, or a fault that stops brokers."""
         return not self.bootstrap_servers and (self.brokers > 1 or self.fault in BROKER_FAULTS)
 
-    def planned_events(self) -> int:
-        """Events the run sends: `events`, or rate x time for a timed open loop (faults use it)."""
-        if self.duration_s is not None and self.rate is not None:
-            return max(1, int(self.rate * (self.warmup_s + self.duration_s)))
-        return self.events
+    def planned_events(self) -> int | None:
+        """Events the run sends (faults are placed by it); None for a timed closed loop."""
+        return self.simulator_config("http://planned", "planned").planned_events
 
     def producer_settings(self, bootstrap: str, topic: str, delivery: str | None = None):
         """The API's settings for this run (the producer fields of ProducerSettings)."""

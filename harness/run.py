@@ -278,12 +278,20 @@ def _keep_broker_logs(kafka: EmbeddedKafka, out_dir: Path, root: Path) -> None:
 def summary_line(metrics: dict) -> str:
     c, lat = metrics["counts"], metrics["latency_ms"]
     http, e2e = lat["http"] or {}, lat["e2e"] or {}
-    tput = metrics.get("throughput_eps") or 0
+    tput = metrics.get("throughput_eps")
+    counts = (
+        f"sent {c['sent']} accepted {c['accepted']} consumed {c['consumed']} "
+        f"unique {c['unique_consumed']} lost {c['lost']} duplicates {c['duplicates']}"
+    )
+    if tput is None:
+        warmup = (metrics.get("window") or {}).get("warmup_s")
+        return (
+            f"no measured window: every event was sent during the {warmup} s warm-up "
+            f"(lower --warmup-s, or send more --events, or set --duration-s); {counts}"
+        )
     return (
         f"{tput:,.0f} events/s; http p50 {http.get('p50', 0):.1f} ms p99 {http.get('p99', 0):.1f} ms; "
-        f"e2e p99 {e2e.get('p99', 0):.1f} ms; sent {c['sent']} accepted {c['accepted']} "
-        f"consumed {c['consumed']} unique {c['unique_consumed']} lost {c['lost']} "
-        f"duplicates {c['duplicates']}"
+        f"e2e p99 {e2e.get('p99', 0):.1f} ms; {counts}"
     )
 
 

@@ -23,6 +23,8 @@ COUNT_KEYS = {"sent", "accepted", "rejected", "failed", "consumed", "unique_cons
 
 
 def _run(kafka, tmp_path, **params) -> dict:
+    # Short runs: no warm-up, so that every event is in the figures.
+    params.setdefault("warmup_s", 0)
     cfg = RunConfig(bootstrap_servers=kafka.bootstrap_servers, drain_timeout_s=60, **params)
     return run_experiment(cfg, tmp_path / "run", progress=False)
 
@@ -76,7 +78,7 @@ def test_bad_parameters_fail_before_anything_starts(tmp_path):
 
 def test_cli_run_prints_summary_and_writes_metrics(kafka, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--events", "300", "--threads", "10",
+        [sys.executable, "-m", "harness", "run", "--events", "300", "--threads", "10", "--warmup-s", "0",
          "--bootstrap-servers", kafka.bootstrap_servers, "--out", str(tmp_path / "cli"), "--quiet"],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
