@@ -94,6 +94,16 @@ def test_a_late_generator_makes_the_step_generator_bound_not_unsustainable():
     assert "send-delay p99 60 ms" in step.reasons[0]
 
 
+def test_a_late_generator_within_the_objective_at_the_rate_is_sustainable_with_a_note():
+    step = judge(metrics(1000, p99=200, delay=120), 1000, OBJ, 1000, sent_eps=995)
+    assert step.sustainable and "send-delay p99 120 ms > 50 ms" in step.notes[-1]
+
+
+def test_a_generator_that_did_not_offer_the_rate_is_generator_bound_even_within_objectives():
+    step = judge(metrics(1000, p99=20, delay=2), 1000, OBJ, 1000, sent_eps=900)
+    assert step.verdict == criteria.GENERATOR_BOUND
+
+
 def test_a_generator_sending_short_of_the_rate_is_generator_bound_not_the_systems_rate():
     m = metrics(1000, achieved=965, delay=30)  # delay within the bound (50 ms), rate short
     assert judge(m, 1000, OBJ, 965).reason == criteria.RATE  # the send rate not known
@@ -209,9 +219,9 @@ def test_a_system_never_failing_is_at_least_the_last_rate_of_the_budget():
 
 
 def test_a_generator_bound_step_ends_the_search_with_at_least_never_a_capacity():
-    def system(rate):  # the generator falls 100 ms behind from 1000 events/s on
+    def system(rate):  # from 1000 events/s on the generator is 240 ms late, over the objective
         return metrics(
-            rate, delay=100.0 if rate >= 1000 else 1.0, p99=30 + (100 if rate >= 1000 else 0)
+            rate, delay=240.0 if rate >= 1000 else 1.0, p99=30 + (240 if rate >= 1000 else 0)
         )
 
     search = CapacitySearch(1000, SearchSettings(growth=1.2))

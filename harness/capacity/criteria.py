@@ -2,13 +2,17 @@
 
 A step is an open-loop run at a target rate R. It is **sustainable** when the system took R within
 the objective: the achieved rate (accepted answers per second while the measured events were
-sent) is at least 98% of R, http p99 (from the schedule) is within the
-objective (and e2e p99 too when an e2e objective is set), the measured window is steady, the error
-rate is within its threshold and nothing is lost. When the load generator itself fell behind its
-schedule (send-delay p99 above a small bound, or requests sent at less than 98% of R) the step
-says nothing about the system: it is
-**generator-bound** unless the system failed on its own account (errors, loss, an unsteady window,
-or latency beyond what the generator's lateness explains).
+sent) is at least 98% of R, http p99 (from the schedule) is within the objective (and e2e p99
+too when an e2e objective is set), the measured window is steady, the error rate is within its
+threshold and nothing is lost.
+
+The generator keeps up when its send-delay p99 is within a small bound and it sent at least 98%
+of R. A step it did not keep up with is **generator-bound** (it says nothing about the system)
+when it sent short of R, or when it failed in a way the generator's lateness may explain. It
+stays unsustainable when the system failed on its own account (errors, loss, consumer lag, e2e
+latency, or http latency beyond the generator's lateness), and sustainable when it met every
+criterion at the rate in spite of the lateness (latency counts from the schedule, so the
+lateness was inside the figures it met).
 
 `judge` reads the metrics.json keys of docs/analysis.md; a key that is null (e.g. `counts.lost` of
 an HTTP-only step, `steadiness.steady` of a window too short to judge) is not judged, and the step
@@ -189,12 +193,18 @@ def judge(
         )
 
     verdict = UNSUSTAINABLE if failed else SUSTAINABLE
-    behind = _generator_behind(rate_eps, objective, delay_p99, sent_eps)
-    if behind:
-        if not _system_failed(failed, p99, delay_p99 or 0.0, objective):
-            verdict, failed = GENERATOR_BOUND, {GENERATOR: f"generator behind: {behind}", **failed}
-        else:
-            notes.append(behind)
+    late = _late(objective, delay_p99)
+    short = _short(rate_eps, objective, sent_eps)
+    # A late generator only matters when the step failed (its lateness is in the latency) or
+    # when it did not even offer the rate; a step that met every criterion while it sent at the
+    # rate, jitter included, was sustainable.
+    if (failed and (late or short) and not _system_failed(failed, p99, delay_p99, objective)) or (
+        short and not failed
+    ):
+        behind = "; ".join(w for w in (late, short) if w)
+        verdict, failed = GENERATOR_BOUND, {GENERATOR: f"generator behind: {behind}", **failed}
+    elif late or short:
+        notes.append("; ".join(w for w in (late, short) if w))
     ordered = sorted(failed, key=REASONS.index) if verdict != GENERATOR_BOUND else list(failed)
     return Step(
         rate_eps=rate_eps,
@@ -214,22 +224,19 @@ def judge(
     )
 
 
-def _generator_behind(
-    rate_eps: float, objective: Objective, delay_p99: float | None, sent_eps: float | None
-) -> str | None:
-    """Why the generator did not keep up (its send-delay p99 above the bound, or its send rate
-    short of the target), or None."""
-    why = []
-    if not _bad(delay_p99) and delay_p99 > objective.send_delay_ms:
-        why.append(f"send-delay p99 {delay_p99:.0f} ms > {objective.send_delay_ms:g} ms")
-    if not _bad(sent_eps) and sent_eps < objective.min_achieved_share * rate_eps:
-        why.append(
-            f"sent {sent_eps:,.0f} events/s < {objective.min_achieved_share:.0%} of the rate"
-        )
-    return "; ".join(why) or None
+def _late(objective: Objective, delay_p99: float | None) -> str | None:
+    if _bad(delay_p99) or delay_p99 <= objective.send_delay_ms:
+        return None
+    return f"send-delay p99 {delay_p99:.0f} ms > {objective.send_delay_ms:g} ms"
 
 
-def _system_failed(failed: dict, p99, delay_p99: float, objective: Objective) -> bool:
+def _short(rate_eps: float, objective: Objective, sent_eps: float | None) -> str | None:
+    if _bad(sent_eps) or sent_eps >= objective.min_achieved_share * rate_eps:
+        return None
+    return f"sent {sent_eps:,.0f} events/s < {objective.min_achieved_share:.0%} of the rate"
+
+
+def _system_failed(failed: dict, p99, delay_p99: float | None, objective: Objective) -> bool:
     """Did the system fail on its own account, whatever the generator's lateness?
 
     Errors, loss, consumer lag and e2e latency (measured from the actual send) are the system's. Http
@@ -239,4 +246,5 @@ def _system_failed(failed: dict, p99, delay_p99: float, objective: Objective) ->
     """
     if failed.keys() & {LOSS, ERRORS, CONSUMER_LAG, E2E_LATENCY}:
         return True
-    return LATENCY in failed and (_bad(p99) or p99 - delay_p99 > objective.p99_ms)
+    delay = 0.0 if _bad(delay_p99) else delay_p99
+    return LATENCY in failed and (_bad(p99) or p99 - delay > objective.p99_ms)
