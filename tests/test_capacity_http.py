@@ -9,6 +9,8 @@ rate criterion, which does not depend on the machine's speed: above N the server
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -122,3 +124,31 @@ def test_bad_inputs_are_clear_errors_before_anything_starts(tmp_path, capsys, ar
     assert code == 2, err
     assert words in err and "Traceback" not in err
     assert not out.exists()  # nothing started, nothing written
+
+
+SEARCH_SCRIPT = """
+import sys
+from harness.capacity import HttpSteps, Objective, SearchSettings, search_capacity
+from harness.params import RunConfig
+search_capacity(RunConfig(warmup_s=0.5, rate=100), sys.argv[2], Objective(p99_ms=500),
+                SearchSettings(max_steps=20), runner=HttpSteps(sys.argv[1]), step_s=1.0)
+"""
+
+
+def test_ctrl_c_stops_the_search_and_keeps_the_steps_measured(known_capacity_api, tmp_path):
+    url, out = known_capacity_api(1000), tmp_path / "search"
+    proc = subprocess.Popen([sys.executable, "-c", SEARCH_SCRIPT, url, str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "capacity.json").exists() or len(read_capacity(out)["steps"]) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    result = read_capacity(out)
+    assert result["interrupted"] and result["stopped_by"] == "interrupted", output
+    assert len(result["steps"]) >= 2 and "[capacity] step 2/20" in output
+    assert all((out / s["run_dir"] / "metrics.json").exists() for s in result["steps"])
