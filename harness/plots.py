@@ -345,7 +345,7 @@ def facet_lines(
             line = line.assign(_x=[xs.index(v) for v in line[x]]).sort_values("_x", kind="stable")
             if line.empty:
                 continue
-            label = "all" if group is None else value_label(group)
+            label = "_one series" if group is None else value_label(group)  # no legend for one
             ax.errorbar(line["_x"], _numbers(line, y), yerr=interval_errors(line, y),
                         marker="o", color=color, capsize=3, label=label)  # fmt: skip
         ax.set_xticks(range(len(xs)), [value_label(v) for v in xs])

@@ -125,8 +125,8 @@ def test_report_html_is_standalone_without_code(report_html, sweep_dir):
     html = report_html.read_text()
     assert html.count('src="data:image/png;base64,') >= 5
     assert "Kafka ingestion benchmark report" in html
-    assert "Highest throughput with http p99 below" in html
-    assert "seed-style" in html and "best / seed-style" in html
+    assert "The best setting under the objective" in html
+    assert "the throughput</b> of the seed-style baseline" in html
     assert "04-bad" in html and "acks must be one of" in html
     assert "run_sweep(" not in html and "plots.throughput_vs_threads" not in html  # no code cells
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness import plots
 from harness.analysis.points import THROUGHPUT, best_point, point_params, points_table
-from harness.paths import LATEST_RESULTS, NOTEBOOKS, PROJECT_ROOT
+from harness.paths import LATEST_RESULTS, NOTEBOOKS, PROJECT_ROOT, RESULTS
 from harness.rundir import POINTS_FILE, SUMMARY_FILE, SWEEP_FILE
 
 DEFAULT_P99_OBJECTIVE_MS = 250.0
@@ -45,16 +45,22 @@ class Sweep:
         return self.meta.get("environment") or {}
 
 
-def resolve_sweep_dir(path: str | Path) -> Path:
-    """A sweep directory given absolute, or relative to notebooks/ (the report notebook's default
-    `../results/latest`), the working directory, or the project root: the first that exists."""
+def resolve_sweep_dir(path: str | Path | None) -> Path:
+    """A sweep directory: None means results/latest (what `make run` writes); a relative path is
+    tried against notebooks/ (the report notebook's default `../results/latest`), the working
+    directory and the project root, the first that exists. A path into the project's results/
+    folder follows HARNESS_RESULTS when that names another results root."""
+    if path is None:
+        return LATEST_RESULTS
     path = Path(path).expanduser()
-    if path.is_absolute():
-        return path
-    for base in (NOTEBOOKS, Path.cwd(), PROJECT_ROOT):
-        if (base / path).exists():
-            return (base / path).resolve()
-    return (NOTEBOOKS / path).resolve()
+    if not path.is_absolute():
+        bases = (NOTEBOOKS, Path.cwd(), PROJECT_ROOT)
+        path = next((b / path for b in bases if (b / path).exists()), NOTEBOOKS / path)
+    path = path.resolve()
+    project_results = PROJECT_ROOT / "results"
+    if path.is_relative_to(project_results) and RESULTS != project_results:
+        return RESULTS / path.relative_to(project_results)
+    return path
 
 
 def load_sweep(sweep_dir: str | Path) -> Sweep:
@@ -67,7 +73,12 @@ def load_sweep(sweep_dir: str | Path) -> Sweep:
             f"{root} has no {SUMMARY_FILE}: it is not a finished sweep directory{latest}. "
             "Run `python -m harness sweep --out DIR` first, or pass the directory of one."
         )
-    runs = pd.read_csv(summary)
+    try:
+        runs = pd.read_csv(summary)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise ReportError(
+            f"{summary} is not a readable table ({exc}): run the sweep again."
+        ) from exc
     if "point" not in runs:
         runs.insert(0, "point", [Path(str(d)).name for d in runs.get("run_dir", runs.index)])
     notes = []
@@ -77,10 +88,11 @@ def load_sweep(sweep_dir: str | Path) -> Sweep:
     else:
         points = points_table(runs)
         notes.append(f"{POINTS_FILE} is missing: the points were computed from {SUMMARY_FILE}.")
-    meta_path = root / SWEEP_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = read_json(root / SWEEP_FILE)
     if not meta:
-        notes.append(f"{SWEEP_FILE} is missing: the grid and the environment are unknown.")
+        notes.append(
+            f"{SWEEP_FILE} is missing or unreadable: the grid and the environment are unknown."
+        )
     return Sweep(root, runs, points.reset_index(drop=True), meta, notes)
 
 
