@@ -27,7 +27,13 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from app.delivery import Publisher
 from app.openapi import openapi_spec
 from app.settings import ProducerSettings
-from app.validation import InvalidBody, event_error, is_json_content_type, parse_json
+from app.validation import (
+    InvalidBody,
+    event_error,
+    is_json_content_type,
+    may_nest,
+    parse_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +95,11 @@ def _register_routes(app: Flask, settings: ProducerSettings) -> None:
     @app.post("/register_event")
     def register_event():
         received_at = time.time()
-        body = _read_json(settings)
-        if not isinstance(body, dict):
+        raw = _read_json(settings)
+        body = parse_json(raw)
+        if type(body) is not dict:
             raise InvalidBody("expected a JSON object (use POST /events for an array)")
-        error = event_error(body, settings.max_json_depth)
+        error = event_error(body, settings.max_json_depth, may_nest(raw, 1))
         if error:
             raise InvalidBody(error)
         event_id = _stamp(body, received_at)
@@ -105,16 +112,19 @@ def _register_routes(app: Flask, settings: ProducerSettings) -> None:
     @app.post("/events")
     def register_events():
         received_at = time.time()
-        body = _read_json(settings)
-        if not isinstance(body, list):
+        raw = _read_json(settings)
+        events = parse_json(raw)
+        if type(events) is not list:
             raise InvalidBody("expected a JSON array of events (use POST /register_event for one)")
-        if not body:
+        if not events:
             raise InvalidBody("empty batch: expected at least one event")
-        if len(body) > settings.max_batch_events:
+        if len(events) > settings.max_batch_events:
             raise InvalidBody(
-                f"batch of {len(body)} events is over the limit of {settings.max_batch_events}"
+                f"batch of {len(events)} events is over the limit of {settings.max_batch_events}"
             )
-        return _publish_batch(publisher, settings, body, received_at)
+        batch = prepare_batch(events, received_at, settings.max_json_depth,
+                              may_nest(raw, len(events) + 1))  # fmt: skip
+        return _publish_batch(publisher, settings, batch)
 
     @app.get("/healthz")
     def healthz():
@@ -149,11 +159,12 @@ def _require_api_key(app: Flask, api_key: str, endpoints: set[str]) -> None:
         return None
 
 
-def _read_json(settings: ProducerSettings) -> object:
+def _read_json(settings: ProducerSettings) -> bytes:
+    """The body of a JSON request (not parsed yet); 415 for another content type."""
     if not is_json_content_type(request.mimetype):
         shown = request.mimetype or "none"
         raise InvalidBody(f"Content-Type must be application/json, got {shown}", 415)
-    return parse_json(_read_body(settings.max_body_bytes))
+    return _read_body(settings.max_body_bytes)
 
 
 def _read_body(max_bytes: int) -> bytes:
@@ -177,39 +188,59 @@ def _stamp(event: dict, received_at: float) -> str:
     return event_id
 
 
-def _publish_batch(
-    publisher: Publisher, settings: ProducerSettings, events: list, received_at: float
-) -> Response:
-    results: list[dict] = []
-    values: list[bytes] = []
-    valid: list[dict] = []  # the results of the valid events, in order
+class Batch:
+    """The events of one POST /events, validated, stamped and serialized in one pass.
+
+    `results` has one entry per event, in order; `values` are the valid events as Kafka records,
+    and `accepted[i]` is the result of `values[i]` (its status changes if delivery fails).
+    """
+
+    __slots__ = ("results", "values", "accepted")
+
+    def __init__(self) -> None:
+        self.results: list[dict] = []
+        self.values: list[bytes] = []
+        self.accepted: list[dict] = []
+
+
+def prepare_batch(events: list, received_at: float, max_depth: int, nested: bool) -> Batch:
+    batch = Batch()
+    results, values, accepted = batch.results, batch.values, batch.accepted
+    dumps, new_id = orjson.dumps, uuid.uuid4
     for index, event in enumerate(events):
-        error = event_error(event, settings.max_json_depth)
+        error = event_error(event, max_depth, nested)
         if error:
-            event_id = event.get("event_id") if isinstance(event, dict) else None
-            if not isinstance(event_id, str):
-                event_id = None
-            results.append(
-                {"index": index, "event_id": event_id, "status": "rejected", "error": error}
-            )
+            event_id = event.get("event_id") if type(event) is dict else None
+            results.append({"index": index, "event_id": event_id if type(event_id) is str else None,
+                            "status": "rejected", "error": error})  # fmt: skip
             continue
-        result = {"index": index, "event_id": _stamp(event, received_at), "status": "accepted"}
+        event_id = event.get("event_id")
+        if event_id is None:
+            event_id = event["event_id"] = new_id().hex
+        event["received_at"] = received_at
+        result = {"index": index, "event_id": event_id, "status": "accepted"}
         results.append(result)
-        valid.append(result)
-        values.append(orjson.dumps(event))
+        accepted.append(result)
+        values.append(dumps(event))
+    return batch
+
+
+def _publish_batch(publisher: Publisher, settings: ProducerSettings, batch: Batch) -> Response:
+    values = batch.values
     deadline = time.monotonic() + settings.delivery_timeout_s
     failures = publisher.publish(values, deadline) if values else []
-    for result, failure in zip(valid, failures, strict=True):
-        if failure:
-            result["status"] = "failed"
-            result["error"] = failure
-    failed = sum(1 for f in failures if f)
+    failed = len(failures) - failures.count(None)
+    if failed:
+        for result, failure in zip(batch.accepted, failures, strict=True):
+            if failure:
+                result["status"] = "failed"
+                result["error"] = failure
     accepted = len(values) - failed
     body = {
         "accepted": accepted,
-        "rejected": len(events) - len(values),
+        "rejected": len(batch.results) - len(values),
         "failed": failed,
-        "results": results,
+        "results": batch.results,
     }
     if accepted:
         return json_response(body, 202)

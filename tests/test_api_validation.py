@@ -225,3 +225,19 @@ def test_nesting_limit_is_exact(settings):
     assert "nested deeper" in event_error(nested(limit + 1), limit)
     assert event_error({"event": "a", "flat": 1, "s": "x"}, 1) is None
     assert "nested deeper" in event_error({"event": "a", "o": {}}, 1)
+
+
+def test_the_depth_walk_is_skipped_only_when_no_event_can_nest(client, settings):
+    from app.validation import may_nest
+
+    flat = [{"event": "a", "user_id": 1}, {"event": "b", "s": "{[}"}]
+    assert not may_nest(orjson.dumps(flat[:1]), 2)
+    assert may_nest(orjson.dumps(flat), 3)  # brackets inside a string only make it walk
+    # A deep event among flat ones: the brackets give it away, and it is rejected alone.
+    deep: object = 1
+    for _ in range(settings.max_json_depth):
+        deep = [deep]
+    answer = client.post("/events", json=[*flat, {"event": "d", "x": deep}, *flat])
+    assert answer.status_code == 202
+    statuses = [r["status"] for r in answer.get_json()["results"]]
+    assert statuses == ["accepted", "accepted", "rejected", "accepted", "accepted"]
