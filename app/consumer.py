@@ -48,7 +48,7 @@ from app.consumer_client import (
     next_offsets,
 )
 from app.eventlog import LineFile, Record, format_batch
-from app.settings import CLIENTS, KafkaSecurity
+from app.settings import CLIENTS, DEFAULT_CLIENT, KafkaSecurity
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class ConsumerSettings:
     topic: str = "events"
     group_id: str = "events-logger"
     log_file: Path = Path("logs/events.log")
-    client: str = "kafka-python"
+    client: str = DEFAULT_CLIENT
     dead_letter_file: Path | None = None  # None: dead-letter.log beside the log
     fsync: bool = False
     max_records: int = ClientConfig.max_records  # records per poll, i.e. per write and commit

@@ -1,19 +1,20 @@
-"""How fast is the producer API? Full path vs the bare HTTP ceiling vs the seed-style setup.
+"""How fast is the producer API? Full path vs the bare HTTP ceiling vs the seed-style setup, per server.
 
-    .venv/bin/python benchmarks/bench_api.py [--events 10000] [--threads 200] [--repeats 3]
-        [--batch-events 200000] [--batch-threads 8] [--workers 2] [--worker-threads 32]
-        [--linger-ms 5] [--only full,noop,seed,full-confluent,batch-kafka-python,batch-confluent-kafka]
+    .venv/bin/python benchmarks/bench_api.py [--events 10000] [--threads 200] [--repeats 5]
+        [--batch-events 200000] [--batch-threads 8] [--workers 2] [--worker-threads N]
+        [--linger-ms 5] [--only full,noop,seed,granian-confluent,...]
         [--quick] [--json PATH] [--bootstrap-servers B]
 
 Scenarios (each API its own process and topic on one embedded broker, all up at once, repetitions
 interleaved so that load drift hits every scenario alike):
-- full: gunicorn (gthread) + `ack` delivery + kafka-python, the default;
-- full-confluent: the same with confluent-kafka;
-- noop: gunicorn + `noop` delivery (validate and answer, no Kafka): the bare HTTP ceiling;
-- full-gevent / full-gevent-confluent / noop-gevent: the same three with gevent workers
-  (`--server gunicorn-gevent`);
+- full / full-confluent / noop: gunicorn (gthread) + `ack` delivery with kafka-python,
+  confluent-kafka, or `noop` delivery (validate and answer, no Kafka: the bare HTTP ceiling);
+- full-gevent / full-gevent-confluent / noop-gevent: the same three on gevent workers;
+- granian / granian-confluent / noop-granian: the same three on granian (WSGI, blocking threads);
 - seed: the Werkzeug dev server (threaded) + `flush` per request, as the seed did it;
-- batch-<client>: POST /events with 500 events per request, `ack` delivery.
+- batch-<client>: POST /events with 500 events per request, `ack` delivery, on the default server.
+The API's defaults (app/settings.py: DEFAULT_SERVER and the client) name the "default" scenario:
+item 1 is the default against seed, item 2 the default against the no-op handler on its server.
 Load comes from the harness's simulator (closed loop: `--threads` concurrent senders). In `ack`
 mode an accepted event is one the broker acknowledged; the topic's end offsets are checked against
 the accepted count. Every Kafka scenario has its consumer (`python -m app.consumer`, the scenario's
@@ -22,10 +23,11 @@ the consumer (accepted events / time from the first request to the last of them 
 API's own rate is printed beside it. Figures are medians of `--repeats`; ratios compare medians of
 the same run. `noop / seed` is printed too: the most item 1 could reach on this machine, since the
 full path cannot beat the bare HTTP ceiling.
-Each run also accounts the CPU time of the API (all workers), the broker, the simulator and the
-rest of the machine (benchmarks/cpu.py), per accepted event: on 2 shared cores that says who held
-the cores.
-`--quick`: full, full-confluent, noop and seed, 3,000 events each (same 200 senders), 3 repetitions.
+Each run also accounts the CPU time of the API (all workers), the broker, the consumer, the
+simulator and the rest of the machine (benchmarks/cpu.py), per accepted event: on 2 shared cores
+that says who held the cores.
+`--quick`: the gunicorn and granian scenarios (both clients, no-op) and seed, 3,000 events each
+(same 200 senders), 3 repetitions.
 The broker is warmed first (its JIT: a cold broker costs several times the CPU per event).
 """
 
@@ -44,14 +46,14 @@ from cpu import CpuSampler
 from figures import Figures, add_runner_flags
 from kafka import KafkaConsumer, TopicPartition
 
-from app.settings import ProducerSettings
+from app.settings import CLIENTS, DEFAULT_SERVER, ProducerSettings
 from harness import admin
 from harness.environment import library_version, machine_line
 from harness.run import LogCounter
 from harness.services import ApiService, ConsumerService
 from harness.simulator import SimulatorConfig, simulate
 
-QUICK_SCENARIOS = "full,full-confluent,noop,full-gevent,full-gevent-confluent,noop-gevent,seed"
+QUICK_SCENARIOS = "full,full-confluent,noop,granian,granian-confluent,noop-granian,seed"
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,19 @@ SCENARIOS = [
     Scenario("full-gevent", "gunicorn-gevent", "ack"),
     Scenario("full-gevent-confluent", "gunicorn-gevent", "ack", "confluent-kafka"),
     Scenario("noop-gevent", "gunicorn-gevent", "noop"),
+    Scenario("granian", "granian", "ack"),
+    Scenario("granian-confluent", "granian", "ack", "confluent-kafka"),
+    Scenario("noop-granian", "granian", "noop"),
     Scenario("seed", "werkzeug", "flush"),
-    Scenario("batch-kafka-python", "gunicorn", "ack", endpoint="batch", api="full"),
-    Scenario("batch-confluent-kafka", "gunicorn", "ack", "confluent-kafka", "batch",
-             api="full-confluent"),
+]
+SINGLE = {(s.server, s.client, s.delivery): s.name for s in SCENARIOS}
+# The API's defaults: what `python -m app.producer` and `harness run` use unless told otherwise.
+DEFAULT = SINGLE[(DEFAULT_SERVER, ProducerSettings.client, ProducerSettings.delivery)]
+NOOP_OF = {s.server: s.name for s in SCENARIOS if s.delivery == "noop"}
+SCENARIOS += [
+    Scenario(f"batch-{client}", DEFAULT_SERVER, "ack", client, "batch",
+             api=SINGLE[(DEFAULT_SERVER, client, "ack")])
+    for client in CLIENTS
 ]  # fmt: skip
 
 
@@ -162,7 +173,7 @@ def start_targets(scenarios, bootstrap: str, args, log_dir: Path) -> dict[str, T
             api = ApiService(
                 settings, log_dir / f"api-{s.name}.log", server=s.server,
                 workers=args.workers if s.server != "werkzeug" else None,
-                threads=args.worker_threads if s.server != "werkzeug" else None,
+                worker_threads=args.worker_threads if s.server != "werkzeug" else None,
             )  # fmt: skip
             consumer = None
             if s.uses_kafka:
@@ -185,8 +196,9 @@ def parse_args(argv):
     p.add_argument("--batch-events", type=int, default=200_000)
     p.add_argument("--batch-threads", type=int, default=8)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--workers", type=int, default=None, help="gunicorn workers (app default)")
-    p.add_argument("--worker-threads", type=int, default=None, help="threads per worker")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (the API's default)")
+    p.add_argument("--worker-threads", type=int, default=None,
+                   help="threads per worker (default: each server's own)")  # fmt: skip
     p.add_argument("--linger-ms", type=int, default=None)
     p.add_argument("--only", help="comma-separated scenario names")
     p.add_argument("--warmup-events", type=int, default=5000, help="per scenario, not measured")
@@ -233,32 +245,26 @@ def record(figs: Figures, results: dict[str, list[dict]]) -> None:
 
 
 def ratios(figs: Figures, names) -> None:
-    if {"noop", "seed"} <= names:
-        figs.ratio(
-            "no-op handler / seed-style: the most item 1 can reach here", None, "noop", "seed"
-        )
-    if {"full", "seed"} <= names:
-        figs.ratio("tuned (gunicorn + ack) / seed-style (Werkzeug + flush)", 1, "full", "seed", 10)
-    if {"full", "noop"} <= names:
-        figs.ratio("full single-event path / no-op handler", 2, "full", "noop", 0.7)
-    if {"full-confluent", "noop"} <= names:
-        figs.ratio("full path (confluent-kafka) / no-op handler", 2, "full-confluent", "noop", 0.7)
-    if {"full-confluent", "seed"} <= names:
-        figs.ratio("tuned (confluent-kafka) / seed-style", 1, "full-confluent", "seed", 10)
-    if {"full-gevent", "seed"} <= names:
-        figs.ratio("tuned (gevent workers) / seed-style", 1, "full-gevent", "seed", 10)
-    if {"full-gevent-confluent", "seed"} <= names:
-        figs.ratio("tuned (gevent, confluent-kafka) / seed-style", 1, "full-gevent-confluent",
-                   "seed", 10)  # fmt: skip
-    if {"full-gevent-confluent", "noop-gevent"} <= names:
-        figs.ratio("full path (gevent, confluent-kafka) / no-op on gevent", 2,
-                   "full-gevent-confluent", "noop-gevent", 0.7)  # fmt: skip
-    if {"full-gevent", "noop-gevent"} <= names:
-        figs.ratio("full path / no-op handler, both on gevent workers", 2, "full-gevent",
-                   "noop-gevent", 0.7)  # fmt: skip
-    if {"noop-gevent", "seed"} <= names:
-        figs.ratio("no-op on gevent / seed-style: the most item 1 can reach here", None,
-                   "noop-gevent", "seed")  # fmt: skip
+    """Items 1 and 2 for the default, the other servers beside it, and granian against gunicorn."""
+
+    def ratio(name, item, numerator, denominator, target=None):
+        if {numerator, denominator} <= names:
+            figs.ratio(name, item, numerator, denominator, target)
+
+    default, default_noop = DEFAULT, NOOP_OF[DEFAULT_SERVER]
+    ratio(f"the default ({default}) / seed-style (Werkzeug + flush)", 1, default, "seed", 10)
+    ratio(f"the default ({default}) / no-op handler on its server", 2, default, default_noop, 0.8)
+    for server, noop in NOOP_OF.items():
+        ratio(f"no-op on {server} / seed-style: the most item 1 can reach there", None, noop,
+              "seed")  # fmt: skip
+    for (server, client, delivery), name in SINGLE.items():
+        if delivery == "ack" and name != default:
+            ratio(f"{name} ({server}, {client}) / seed-style", 1, name, "seed", 10)
+            ratio(f"{name} / no-op on {server}", 2, name, NOOP_OF[server], 0.8)
+    ratio("granian / gunicorn, no-op handler", None, "noop-granian", "noop")
+    ratio("granian / gunicorn, full path (kafka-python)", None, "granian", "full")
+    ratio("granian / gunicorn, full path (confluent-kafka)", None, "granian-confluent",
+          "full-confluent")  # fmt: skip
     if "batch-confluent-kafka" in names:  # the issue's figure for the faster client
         figs.ratio("HTTP batch of 500, end to end (confluent-kafka)", None,
                    "batch-confluent-kafka", None, 50_000)  # fmt: skip
@@ -276,7 +282,8 @@ def main(argv=None) -> int:
     print(machine_line())
     print(f"load average at start: {os.getloadavg()}; kafka-python "
           f"{library_version('kafka-python')}, confluent-kafka {library_version('confluent-kafka')}, "
-          f"gunicorn {library_version('gunicorn')}")  # fmt: skip
+          f"gunicorn {library_version('gunicorn')}, granian {library_version('granian')}; "
+          f"the default: {DEFAULT}")  # fmt: skip
     print(f"singles: {args.events} events from {args.threads} concurrent senders; batches: "
           f"{args.batch_events} events, 500 per request, {args.batch_threads} senders; "
           f"medians of {args.repeats}", flush=True)  # fmt: skip

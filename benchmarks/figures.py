@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.environment import environment, library_version
 
-LIBRARIES = ("kafka-python", "confluent-kafka", "gunicorn", "gevent", "flask", "werkzeug", "aiohttp",
+LIBRARIES = ("kafka-python", "confluent-kafka", "gunicorn", "gevent", "granian", "flask", "werkzeug", "aiohttp",
              "pandas", "pyarrow", "orjson", "crc32c")  # fmt: skip
 OPS = {">=": lambda v, t: v >= t, "<=": lambda v, t: v <= t, "<": lambda v, t: v < t}
 

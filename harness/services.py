@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.settings import DEFAULT_SERVER, ENV_VARS, ProducerSettings
+from app.settings import DEFAULT_CLIENT, DEFAULT_SERVER, ENV_VARS, ProducerSettings
 from harness.ports import free_port
 from harness.processes import ManagedProcess, tail
 
@@ -195,7 +195,7 @@ class ConsumerService(_Service):
         group_id: str,
         log_file: Path,
         output_path: Path,
-        client: str = "kafka-python",
+        client: str = DEFAULT_CLIENT,
         ready_timeout: float = 60.0,
         stop_timeout: float = 20.0,
         detached: bool = False,

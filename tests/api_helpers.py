@@ -9,6 +9,12 @@ import urllib.request
 import orjson
 from kafka import KafkaConsumer
 
+from app.settings import SERVERS
+
+# The servers with worker processes, each owning a producer: every guarantee is tested on each
+# (Werkzeug, the seed-style baseline, runs one process and flushes per request).
+WORKER_SERVERS = [s for s in SERVERS if s != "werkzeug"]
+
 
 def read_topic(bootstrap_servers: str, topic: str, expected: int, timeout: float = 30.0) -> list:
     """Every record value (parsed JSON) of `topic` from the start; stops at `expected` or timeout."""

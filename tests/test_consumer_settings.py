@@ -22,13 +22,13 @@ from app.consumer_client import CommitFailed, next_offsets
 from app.settings import KafkaSecurity
 
 
-def test_defaults_are_the_original_systems():
+def test_defaults():
     s = ConsumerSettings.from_args([], env={})
     assert s.bootstrap_servers == "127.0.0.1:9092"
     assert s.topic == "events"
     assert s.group_id == "events-logger"
     assert s.log_file == Path("logs/events.log")
-    assert s.client == "kafka-python"
+    assert s.client == "confluent-kafka"
     assert s.dead_letter_path == Path("logs/dead-letter.log")
     assert s.fsync is False
     assert s.security == KafkaSecurity() and s.security.set_names() == []

@@ -14,7 +14,7 @@ def test_defaults():
     assert (s.bootstrap_servers, s.topic, s.client, s.acks, s.delivery) == (
         "127.0.0.1:9092",
         "events",
-        "kafka-python",
+        "confluent-kafka",
         "all",
         "ack",
     )
@@ -126,3 +126,10 @@ def test_confluent_config():
     assert c["linger.ms"] == 2 and c["compression.type"] == "snappy"
     assert c["message.timeout.ms"] == 3000 and c["ssl.ca.location"] == "/ca.pem"
     assert "sasl.password" not in c
+
+
+def test_the_api_keeps_freed_heap_on_glibc():
+    """glibc's mallopt is there (the API's batch path relies on it, app/producer.py)."""
+    from app.producer import keep_freed_heap
+
+    assert keep_freed_heap()

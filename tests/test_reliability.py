@@ -12,6 +12,7 @@ import threading
 
 import pandas as pd
 import pytest
+from api_helpers import WORKER_SERVERS
 from conftest import ARTIFACTS
 
 from harness.params import RunConfig
@@ -132,13 +133,15 @@ def test_api_sigterm_mid_run_loses_nothing_that_was_accepted(kafka, tmp_path):
     _record("API SIGTERM + restart mid-run", metrics)
 
 
-def test_async_delivery_api_sigterm_flushes_what_it_accepted(kafka, tmp_path):
-    cfg = RunConfig(events=6000, rate=300, delivery="async", fault="restart-api",
+@pytest.mark.parametrize("server", WORKER_SERVERS)
+def test_async_delivery_api_sigterm_flushes_what_it_accepted(kafka, tmp_path, server):
+    """Each server's own flush at worker exit (the other tests run on the default server)."""
+    cfg = RunConfig(events=6000, rate=300, delivery="async", fault="restart-api", server=server,
                     bootstrap_servers=kafka.bootstrap_servers)  # fmt: skip
     metrics = run_experiment(cfg, tmp_path / "run", progress=False)
     _faults_ok(metrics, ["restart-api"])
     _no_accepted_event_lost(metrics)
-    _record("API SIGTERM + restart mid-run, async delivery", metrics)
+    _record(f"API SIGTERM + restart mid-run, async delivery, {server}", metrics)
 
 
 def test_consumer_sigkill_and_restart_loses_nothing(kafka, tmp_path):
