@@ -48,7 +48,7 @@ from app.consumer_client import (
     next_offsets,
 )
 from app.eventlog import LineFile, Record, format_batch
-from app.settings import CLIENTS, DEFAULT_CLIENT, KafkaSecurity
+from app.settings import CLIENTS, DEFAULT_CLIENT, SECURITY_ENV, KafkaSecurity
 
 
 @dataclass(frozen=True)
@@ -105,43 +105,54 @@ class ConsumerSettings:
         )
 
 
+# Environment variable -> the flag whose default it sets (a flag given wins). The security
+# settings come from app.settings.SECURITY_ENV.
+ENV_FLAGS = {
+    "KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers",
+    "EVENTS_TOPIC": "topic",
+    "CONSUMER_GROUP": "group_id",
+    "EVENTS_LOG": "log_file",
+    "KAFKA_CLIENT": "client",
+    "DEAD_LETTER_LOG": "dead_letter_file",
+    "CONSUMER_FSYNC": "fsync",
+    "CONSUMER_MAX_RECORDS": "max_records",
+    "CONSUMER_SESSION_TIMEOUT_MS": "session_timeout_ms",
+    "CONSUMER_FETCH_MIN_BYTES": "fetch_min_bytes",
+    "CONSUMER_FETCH_MAX_WAIT_MS": "fetch_max_wait_ms",
+}
+ENV_VARS = (*ENV_FLAGS, *SECURITY_ENV)  # every variable the consumer reads
+
+
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     d = ConsumerSettings()
     p = argparse.ArgumentParser(prog="python -m app.consumer", description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--bootstrap-servers", default=env.get("KAFKA_BOOTSTRAP_SERVERS", d.bootstrap_servers)
-    )
-    p.add_argument("--topic", default=env.get("EVENTS_TOPIC", d.topic))
-    p.add_argument("--group-id", default=env.get("CONSUMER_GROUP", d.group_id))
-    p.add_argument("--log-file", default=env.get("EVENTS_LOG", str(d.log_file)))
-    p.add_argument("--client", choices=CLIENTS, default=env.get("KAFKA_CLIENT", d.client))
-    p.add_argument("--dead-letter-file", default=env.get("DEAD_LETTER_LOG"))
+    p.add_argument("--bootstrap-servers", default=d.bootstrap_servers)
+    p.add_argument("--topic", default=d.topic)
+    p.add_argument("--group-id", default=d.group_id)
+    p.add_argument("--log-file", default=str(d.log_file))
+    p.add_argument("--client", choices=CLIENTS, default=d.client)
+    p.add_argument("--dead-letter-file", default=None)
     p.add_argument(
         "--fsync",
         action=argparse.BooleanOptionalAction,
-        default=env.get("CONSUMER_FSYNC", "").lower() in ("1", "true", "yes"),
+        default=d.fsync,
         help="fsync after every batch (survives a machine crash; slower)",
     )
-    p.add_argument(
-        "--max-records", type=int, default=int(env.get("CONSUMER_MAX_RECORDS", d.max_records))
-    )
+    p.add_argument("--max-records", type=int, default=d.max_records)
     p.add_argument("--poll-timeout", type=float, default=d.poll_timeout_s)
-    p.add_argument(
-        "--session-timeout-ms",
-        type=int,
-        default=int(env.get("CONSUMER_SESSION_TIMEOUT_MS", d.session_timeout_ms)),
-    )
+    p.add_argument("--session-timeout-ms", type=int, default=d.session_timeout_ms)
     p.add_argument(
         "--fetch-min-bytes",
         type=int,
-        default=int(env.get("CONSUMER_FETCH_MIN_BYTES", d.fetch_min_bytes)),
+        default=d.fetch_min_bytes,
         help="a fetch waits for this many bytes (or --fetch-max-wait-ms)",
     )
-    p.add_argument(
-        "--fetch-max-wait-ms",
-        type=int,
-        default=int(env.get("CONSUMER_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms)),
-    )
+    p.add_argument("--fetch-max-wait-ms", type=int, default=d.fetch_max_wait_ms)
+    # argparse converts string defaults with the flag's type, as if they were given.
+    from_env = {dest: env[var] for var, dest in ENV_FLAGS.items() if env.get(var)}
+    if "fsync" in from_env:
+        from_env["fsync"] = from_env["fsync"].lower() in ("1", "true", "yes")
+    p.set_defaults(**from_env)
     return p
 
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import yaml
 
+from app.consumer import ENV_VARS as CONSUMER_ENV_VARS
+from app.consumer import ConsumerSettings
+from app.flags import producer_overrides
+from app.producer import build_parser
+from app.settings import ENV_VARS, ProducerSettings
 from harness.java import kafka_version
+from harness.updown import CONSUMER_GROUP
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,6 +68,25 @@ def test_compose_app_services_run_the_project_entry_points():
     assert services["api"]["command"][:3] == ["python", "-m", "app.producer"]
     assert services["consumer"]["command"][:3] == ["python", "-m", "app.consumer"]
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_compose_app_services_use_the_settings_names_of_harness_up():
+    """Every flag and variable of the compose file is one the app reads, as `harness up` passes
+    them; the API and the consumer agree on cluster, topic and client, and the consumer's group is
+    `harness up`'s."""
+    services = _compose()["services"]
+    api, consumer = services["api"], services["consumer"]
+    assert set(api["environment"]) <= set(ENV_VARS), set(api["environment"]) - set(ENV_VARS)
+    assert set(consumer["environment"]) <= set(CONSUMER_ENV_VARS)
+    api_args = build_parser().parse_args(api["command"][3:])  # an unknown flag exits
+    api_settings = ProducerSettings.from_env(
+        {k: str(v) for k, v in api["environment"].items()}, **producer_overrides(api_args)
+    )
+    env = {k: str(v) for k, v in consumer["environment"].items()}
+    consumer_settings = ConsumerSettings.from_args(consumer["command"][3:], env)
+    for name in ("bootstrap_servers", "topic", "client"):
+        assert getattr(api_settings, name) == getattr(consumer_settings, name), name
+    assert consumer_settings.group_id == CONSUMER_GROUP
 
 
 def test_environment_yml_creates_the_same_environment_with_conda():
