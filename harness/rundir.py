@@ -33,6 +33,8 @@ API_LOG = "api.log"
 SUMMARY_FILE = "summary.csv"
 POINTS_FILE = "points.csv"
 SWEEP_FILE = "sweep.json"
+# A capacity search's answer and its steps (a sweep point that is a capacity search holds it).
+CAPACITY_FILE = "capacity.json"
 
 # The client records: column -> dtype. `scheduled_at` is NaN in closed loop; times are epoch
 # seconds; status 0 = transport error or timeout; `delivery_failed` = marked "failed" inside a 2xx

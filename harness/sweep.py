@@ -9,6 +9,11 @@ the cartesian product of the lists. Reserved keys act on the sweep, not on a run
     slo: ["counts.lost == 0"]  # objectives checked on every run (also --slo)
     extra_points:              # single points on top of the grid's single values
       - {label: seed-style, server: werkzeug, delivery: flush, threads: 200}
+      - {label: capacity, capacity: true, p99_objective_ms: 250}
+
+A point with `capacity: true` (on the grid, for every point, or on one extra point) is a capacity
+search under its `p99_objective_ms` (notebooks/capacity.ipynb, harness/capacity/) instead of one
+run; it runs once, whatever `repeat` says, and its row in the tables carries `capacity_eps`.
 
 Runs go one at a time (papermill's cwd is process-wide; each kernel is its own process), with
 absolute paths, into `runs/<point>/` (`runs/<point>/rep-<k>/` when points repeat). A failing run is
@@ -39,12 +44,16 @@ from harness.kafka import EmbeddedKafka
 from harness.kernels import papermill_kernel_kwargs
 from harness.params import RunConfig
 from harness.paths import DEFAULT_GRID, NOTEBOOKS, PROJECT_ROOT
+from harness.progress import PointProgress, result_line
 from harness.run import measure_api_ceiling
 from harness.rundir import (
+    CAPACITY_FILE,
     FAILURE_FILE,
+    METRICS_FILE,
     POINTS_FILE,
     SUMMARY_FILE,
     SWEEP_FILE,
+    read_json,
     repetition_dir,
     write_json,
 )
@@ -53,8 +62,13 @@ EXTRA = "extra_points"
 LABEL = "label"
 REPEAT = "repeat"
 SLO = "slo"
+CAPACITY = "capacity"
+P99_OBJECTIVE = "p99_objective_ms"
+E2E_OBJECTIVE = "e2e_p99_objective_ms"
 # Keys of a grid file that configure the sweep rather than a run.
 SWEEP_KEYS = (EXTRA, REPEAT, SLO)
+# Keys of a point that say how to measure it, not how to run the system: not run parameters.
+POINT_KEYS = (LABEL, CAPACITY, P99_OBJECTIVE, E2E_OBJECTIVE)
 
 
 def load_grid(path: str | Path | None = None, inline: dict | None = None) -> dict:
@@ -112,11 +126,21 @@ def expand_grid(grid: dict) -> list[dict]:
     for extra in extras:
         points.append({**fixed, **extra})
     for point in points:
-        params = {k: v for k, v in point.items() if k != LABEL}
-        unknown = set(params) - set(RunConfig.__dataclass_fields__)
+        unknown = set(run_params(point)) - set(RunConfig.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown run parameter(s) {sorted(unknown)} in the grid")
+        if is_capacity(point) and not point.get(P99_OBJECTIVE):
+            raise ValueError(f"a point with capacity: true needs {P99_OBJECTIVE} (its objective)")
     return points
+
+
+def run_params(point: dict) -> dict:
+    """A point's run parameters (without its label and its capacity settings)."""
+    return {k: v for k, v in point.items() if k not in POINT_KEYS}
+
+
+def is_capacity(point: dict) -> bool:
+    return bool(point.get(CAPACITY))
 
 
 def validate_grid(grid: dict, slos: list[str] | None = None) -> list[dict]:
@@ -145,9 +169,7 @@ def _needs_own_cluster(point: dict) -> bool:
     """Several brokers or a fault that stops brokers (RunConfig decides); a point that is not
     a valid run fails in its own notebook, where the error is recorded."""
     try:
-        return RunConfig.from_dict(
-            {k: v for k, v in point.items() if k != LABEL}
-        ).needs_own_cluster()
+        return RunConfig.from_dict(run_params(point)).needs_own_cluster()
     except ValueError:
         return False
 
@@ -194,8 +216,36 @@ class CeilingCache:
 
 def schedule(points: list[dict], repeat: int) -> list[tuple[int, int]]:
     """(point index, repetition) pairs, round-robin over the points: repetition 1 of every point,
-    then repetition 2, ..., so that a shared machine's drift spreads over all points."""
-    return [(i, k) for k in range(1, repeat + 1) for i in range(len(points))]
+    then repetition 2, ..., so that a shared machine's drift spreads over all points. A capacity
+    search runs once."""
+    return [
+        (i, k)
+        for k in range(1, repeat + 1)
+        for i, point in enumerate(points)
+        if k == 1 or not is_capacity(point)
+    ]
+
+
+def execute_capacity_notebook(
+    point: dict, params: dict, run_dir: Path, kernel_name: str | None
+) -> None:
+    """One capacity search (notebooks/capacity.ipynb) into `run_dir`."""
+    import papermill
+
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "capacity.ipynb"),
+        str(run_dir / "capacity.ipynb"),
+        parameters={
+            "params": params,
+            "out_dir": str(run_dir),
+            "p99_objective_ms": float(point[P99_OBJECTIVE]),
+            "e2e_p99_objective_ms": point.get(E2E_OBJECTIVE),
+        },
+        cwd=str(run_dir),
+        kernel_name=kernel_name,
+        progress_bar=False,
+        **papermill_kernel_kwargs(),
+    )
 
 
 def run_sweep(
@@ -203,6 +253,7 @@ def run_sweep(
     out_dir: str | Path,
     kernel_name: str | None = None,
     execute: Callable[..., None] = execute_experiment_notebook,
+    execute_capacity: Callable[..., None] = execute_capacity_notebook,
     progress: bool = True,
     measure_ceilings: bool = True,
     slos: list[str] | None = None,
@@ -232,31 +283,32 @@ def run_sweep(
     ceilings = CeilingCache()
     order = schedule(points, repeat)
     try:
-        for n, (index, k) in enumerate(order, 1):
-            point = points[index]
-            run_dir = repetition_dir(out_dir / "runs" / names[index], k, repeat)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            runs.append((index, k, run_dir))
-            params = {key: v for key, v in point.items() if key != LABEL}
-            cluster = external or (shared.bootstrap_servers if shared else None)
-            if cluster and not _needs_own_cluster(point):
-                params.setdefault("bootstrap_servers", cluster)
-            rep = f" (repetition {k}/{repeat})" if repeat > 1 else ""
-            if progress:
-                print(f"[sweep] run {n}/{len(order)}: {names[index]}{rep}", file=sys.stderr,
-                      flush=True)  # fmt: skip
-            started = time.monotonic()
-            try:
-                if measure_ceilings and params.get("bootstrap_servers"):
-                    params.setdefault("ceiling_rps", ceilings.get(params, out_dir / "ceilings"))
-                execute(params, run_dir, kernel_name, slos)
-                outcome = "ok"
-            except Exception as exc:
-                _record_failure(run_dir, params, exc)
-                outcome = f"FAILED: {_short_error(exc)}"
-            if progress:
-                print(f"[sweep]   {outcome} ({time.monotonic() - started:.0f} s)", file=sys.stderr,
-                      flush=True)  # fmt: skip
+        with PointProgress(len(order), desc="runs", enabled=progress) as bar:
+            for index, k in order:
+                point = points[index]
+                run_dir = repetition_dir(out_dir / "runs" / names[index], k, repeat)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                runs.append((index, k, run_dir))
+                params = run_params(point)
+                cluster = external or (shared.bootstrap_servers if shared else None)
+                if cluster and not _needs_own_cluster(point):
+                    params.setdefault("bootstrap_servers", cluster)
+                name = names[index] + (f" rep {k}/{repeat}" if repeat > 1 and not
+                                       is_capacity(point) else "")  # fmt: skip
+                bar.start(name)
+                started = time.monotonic()
+                error = None
+                try:
+                    if measure_ceilings and params.get("bootstrap_servers"):
+                        params.setdefault("ceiling_rps", ceilings.get(params, out_dir / "ceilings"))
+                    if is_capacity(point):
+                        execute_capacity(point, params, run_dir, kernel_name)
+                    else:
+                        execute(params, run_dir, kernel_name, slos)
+                except Exception as exc:
+                    _record_failure(run_dir, params, exc)
+                    error = _short_error(exc)
+                bar.done(_result_line(name, run_dir, error, time.monotonic() - started))
     finally:
         if shared is not None:
             shared.stop()
@@ -270,6 +322,15 @@ def run_sweep(
     summary.to_csv(out_dir / SUMMARY_FILE, index=False)
     points_table(summary).to_csv(out_dir / POINTS_FILE, index=False)
     return summary
+
+
+def _result_line(name: str, run_dir: Path, error: str | None, elapsed_s: float) -> str:
+    """The terminal's line for a finished run: its figures, or its capacity, or its error."""
+    if error is None and (run_dir / CAPACITY_FILE).exists():
+        summary = read_json(run_dir / CAPACITY_FILE).get("summary")
+        return f"{name}  {summary}  ({elapsed_s:.0f} s)"
+    metrics = read_json(run_dir / METRICS_FILE) if error is None else None
+    return result_line(name, metrics, error=error, elapsed_s=elapsed_s)
 
 
 def _short_error(exc: BaseException) -> str:

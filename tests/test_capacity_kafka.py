@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pandas as pd
-import pytest
 
 from harness import sweep
 from harness.capacity import Objective, SearchSettings, search_capacity
@@ -58,11 +57,6 @@ def test_found_capacity_holds_in_an_open_loop_run_and_130_percent_does_not(kafka
     assert over["latency_ms"]["http"]["p99"] > OBJECTIVE_MS, (result["summary"], over["latency_ms"])
 
 
-@pytest.mark.skipif(
-    "capacity" not in sweep.SWEEP_KEYS,
-    reason="NOT WIRED YET: the sweep's `capacity: true` grid key (harness/sweep.py, lead) is "
-    "missing; this test runs as soon as it lands",
-)
 def test_a_sweep_with_capacity_true_gives_capacity_eps_for_both_points(kafka, tmp_path):
     grid = {
         "server": "gunicorn", "workers": 1, "worker_threads": [1, 2], "linger_ms": 50,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.rundir import CONFIG_FILE, FAILURE_FILE, METRICS_FILE, read_json
+from harness.rundir import CAPACITY_FILE, CONFIG_FILE, FAILURE_FILE, METRICS_FILE, read_json
 
 _FRONT = ["run_dir", "status", "error"]
 
@@ -43,10 +43,26 @@ def _failure_error(run_dir: Path) -> str:
     return json.dumps(failure)
 
 
+def _capacity_row(run_dir: Path) -> dict:
+    """A capacity search as a row: the metrics of its step at the capacity found (when there is
+    one), its setting as the config, and the capacity_* columns."""
+    from harness.capacity.tables import summary_fields
+
+    doc = read_json(run_dir / CAPACITY_FILE)
+    metrics: dict = {}
+    at = (doc.get("at_capacity") or {}).get("run_dir")
+    if at and (run_dir / at / METRICS_FILE).exists():
+        metrics = read_json(run_dir / at / METRICS_FILE)
+    return {"status": "ok", "error": None, **metrics, "config": doc.get("setting") or {},
+            **summary_fields(doc)}  # fmt: skip
+
+
 def _run_row(run_dir: Path) -> dict:
-    """The nested dict of one run (metrics or failure), before flattening."""
+    """The nested dict of one run (metrics, a capacity search, or a failure), before flattening."""
     if (run_dir / FAILURE_FILE).exists():
         return {"status": "failed", **_failure_row(run_dir, _failure_error(run_dir))}
+    if (run_dir / CAPACITY_FILE).exists():
+        return _capacity_row(run_dir)
     try:
         metrics = read_json(run_dir / METRICS_FILE)
     except FileNotFoundError:
@@ -60,7 +76,8 @@ def _run_row(run_dir: Path) -> dict:
 
 def summarize_sweep(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
     """One row per run: run_dir, status ("ok"/"failed"), error, then every key of metrics.json
-    flattened with dots (`config.threads`, `throughput_eps`, `latency_ms.http.p99`, ...)."""
+    flattened with dots (`config.threads`, `throughput_eps`, `latency_ms.http.p99`, ...); a
+    capacity search adds capacity_eps, capacity_reason, capacity_result, capacity_bound_eps."""
     rows = []
     for run_dir in map(Path, run_dirs):
         rows.append({"run_dir": str(run_dir), **_run_row(run_dir)})

@@ -36,8 +36,8 @@ from harness.capacity.search import CapacitySearch, SearchSettings
 from harness.capacity.steps import StepRunner, answer_rate_eps, send_rate_eps, system_steps
 from harness.environment import environment
 from harness.params import RunConfig
+from harness.rundir import CAPACITY_FILE
 
-CAPACITY_FILE = "capacity.json"
 STEPS_DIR = "steps"
 SYSTEM_DIR = "system"
 PROBE_DIR = "00-probe"

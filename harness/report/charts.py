@@ -21,9 +21,8 @@ from harness.report.sweepdata import (
     setting_names,
     varying_settings,
 )
-from harness.rundir import METRICS_FILE, RECORDS_FILE
+from harness.rundir import CAPACITY_FILE, METRICS_FILE, RECORDS_FILE
 
-CAPACITY_FILE = "capacity.json"
 # The best run over time: bins this wide (a 5 s run gives 20 points, not 5).
 TIMESERIES_BIN_S = 0.25
 # The percentile chart: the best and the baseline, plus this many others.
