@@ -66,7 +66,7 @@ def test_a_step_within_every_criterion_is_sustainable():
         ({"lost": 1}, criteria.LOSS),
         ({"steady": False, "e2e_trend": True}, criteria.CONSUMER_LAG),
         ({"steady": False}, criteria.UNSTEADY),
-        ({"lost": 3, "p99": 900}, criteria.LOSS),  # the most severe reason comes first
+        ({"lost": 3, "p99": 900}, criteria.LOSS),  # loss comes first, whatever else failed
     ],
 )
 def test_each_failed_criterion_makes_the_step_unsustainable_and_names_it(changes, reason):
@@ -135,8 +135,13 @@ def test_a_step_without_any_answer_fails_on_latency_and_rate():
     m["error_rate"] = 1.0
     step = judged(m, 1000, OBJ)
     assert step.verdict == criteria.UNSUSTAINABLE and step.reason == criteria.ERRORS
-    assert step.failed == [criteria.ERRORS, criteria.LATENCY, criteria.RATE]
-    assert "no request answered" in step.reasons[1]
+    assert step.failed == [criteria.ERRORS, criteria.RATE]
+    assert any("no request answered" in note for note in step.notes)
+
+
+def test_an_overloaded_step_names_latency_before_the_timeouts_it_causes():
+    step = judged(metrics(1000, achieved=700, p99=6000, errors=0.001), 1000)
+    assert step.failed == [criteria.LATENCY, criteria.ERRORS, criteria.RATE]
 
 
 @pytest.mark.parametrize(
@@ -248,6 +253,21 @@ def test_a_failed_confirmation_lowers_the_answer_and_goes_on():
     assert len(confirms) == 2 and confirms[1] < confirms[0]
     assert out["result"] == FOUND and out["confirmed"] and out["capacity_eps"] == confirms[1]
     assert out["failing_eps"] == confirms[0]
+
+
+def test_a_failed_confirmation_without_a_lower_sustainable_rate_is_below_it_with_its_reason():
+    tries: dict[float, int] = {}
+
+    def noisy(rate):  # 350 passes once, then nothing does
+        tries[rate] = tries.get(rate, 0) + 1
+        return metrics(rate, p99=20.0 if (rate == 350 and tries[rate] == 1) else 900.0)
+
+    search = CapacitySearch(1000, SearchSettings(max_steps=6, max_descents=1))
+    plan = run(search, noisy)
+    out = search.outcome()
+    assert (350, CONFIRM) in plan
+    assert out["result"] == BELOW and out["reason"] == criteria.LATENCY
+    assert out["failing_step"]["verdict"] == "unsustainable" and "http p99 900" in out["summary"]
 
 
 def test_budget_keeps_the_last_step_for_the_confirmation():

@@ -160,7 +160,8 @@ class CapacitySearch:
         elif self.lo is not None:
             result, rate, reason, stopped = AT_LEAST, self.lo, None, BUDGET
         else:
-            failing = min(self.steps, key=lambda s: s.rate_eps, default=None)
+            failed = [s for s in self.steps if not s.sustainable]
+            failing = min(failed, key=lambda s: s.rate_eps, default=None)
             result, reason = BELOW, failing.reason if failing else None
             rate = failing.rate_eps if failing else None
             stopped = NO_SUSTAINABLE
