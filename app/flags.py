@@ -12,6 +12,7 @@ from app.settings import (
     ACKS,
     CLIENTS,
     COMPRESSIONS,
+    DEFAULT_CLIENT,
     DEFAULT_SERVER,
     DELIVERY_MODES,
     SERVERS,
@@ -50,7 +51,7 @@ def add_server_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="granian: requests in progress per worker, keep-alive connections included "
-        "(default: granian's own, 1024 / workers)",
+        "(default: granian's own, its listen backlog / workers)",
     )
 
 
@@ -63,7 +64,7 @@ def worker_threads(args: argparse.Namespace) -> int | None:
 
 # Producer settings a flag may set; None means "not given": the environment or the default applies.
 PRODUCER_FLAGS = {
-    "client": {"choices": CLIENTS},
+    "client": {"choices": CLIENTS, "help": f"default: KAFKA_CLIENT or {DEFAULT_CLIENT}"},
     "delivery": {"choices": DELIVERY_MODES},
     "acks": {"choices": ACKS},
     "linger_ms": {"type": int},

@@ -1,12 +1,13 @@
-"""Run the producer API: `python -m app.producer [--port 5000] [--server gunicorn|gunicorn-gevent|werkzeug]`.
+"""Run the producer API: `python -m app.producer [--port 5000] [--server granian|gunicorn|...]`.
 
-gunicorn (the default) runs `--workers` processes of gthread workers with `--threads` threads each;
-`gunicorn-gevent` runs gevent workers instead (one greenlet per connection; both clients, see
-app/producer_client.py): a request waiting for its ack then costs a greenlet switch instead of a
-parked thread that must win the GIL back (1.7x the events/s with kafka-python in docs/BENCHMARKS.md);
-each worker builds its own Kafka producer after the fork (warmed in the background right after the
-worker starts) and flushes it when it exits, so SIGTERM (gunicorn's graceful shutdown) drops
-nothing it answered 2xx. `--server werkzeug` is the seed's threaded dev server, kept as a baseline.
+Every server runs the same Flask app (app/api.py) in `--workers` processes (werkzeug: one), each
+building its own Kafka producer after the fork (warmed in the background) and flushing it when the
+worker exits, so SIGTERM (the graceful shutdown) drops nothing it answered 2xx:
+- granian (the default): a Rust HTTP server calling the app on `--worker-threads` blocking threads
+  per worker (app/granian_server.py); the least CPU per event of the servers here;
+- gunicorn: gthread workers with `--worker-threads` threads each;
+- gunicorn-gevent: gevent workers (a greenlet per connection; both clients, app/producer_client.py);
+- werkzeug: the seed's threaded dev server, kept as the baseline.
 
 Every flag left out falls back to the environment (see app/settings.py), then to the default.
 """
