@@ -26,6 +26,7 @@ from harness.kafka import EmbeddedKafka
 from harness.loadgen.config import new_run_id
 from harness.params import ParameterError, RunConfig, add_run_arguments, config_from_args
 from harness.paths import harness_home
+from harness.progress import PointProgress, result_line
 from harness.rundir import (
     API_LOG,
     CONFIG_FILE,
@@ -308,12 +309,15 @@ def run_repetitions(
     dirs = [repetition_dir(out_dir, k, repeat) for k in range(1, repeat + 1)]
     results = []
     with open_system(cfg, out_dir, say) as system:
-        for k, run_dir in enumerate(dirs, 1):
-            if repeat > 1:
-                say(f"repetition {k}/{repeat}")
-            results.append(measure(system, cfg, run_dir, progress=progress, slos=slos))
-            if repeat > 1:
-                say(summary_line(results[-1]))
+        with PointProgress(repeat, desc="repetitions", enabled=progress and repeat > 1) as bar:
+            for k, run_dir in enumerate(dirs, 1):
+                bar.start(f"rep {k}/{repeat}")
+                started = time.monotonic()
+                # One bar: the repetitions' (each repetition's own output would interleave with it).
+                results.append(measure(system, cfg, run_dir, progress=repeat == 1 and progress,
+                                       slos=slos))  # fmt: skip
+                bar.done(result_line(f"rep {k}/{repeat}", results[-1],
+                                     elapsed_s=time.monotonic() - started))  # fmt: skip
     if repeat > 1:
         summary = summarize_sweep(dirs)
         summary.insert(1, "point", "run")
@@ -346,6 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary_line(results[0]))
         print(f"metrics: {out / METRICS_FILE}")
     else:
+        print(result_line("all repetitions", results))
         print(f"points: {out / POINTS_FILE} ({args.repeat} repetitions)")
     failed = [f for m in results for f in slo_failures(m)]
     for verdict in failed:
