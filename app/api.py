@@ -206,7 +206,7 @@ class Batch:
 def prepare_batch(events: list, received_at: float, max_depth: int, nested: bool) -> Batch:
     batch = Batch()
     results, values, accepted = batch.results, batch.values, batch.accepted
-    dumps, new_id = orjson.dumps, uuid.uuid4
+    dumps = orjson.dumps
     for index, event in enumerate(events):
         error = event_error(event, max_depth, nested)
         if error:
@@ -214,11 +214,7 @@ def prepare_batch(events: list, received_at: float, max_depth: int, nested: bool
             results.append({"index": index, "event_id": event_id if type(event_id) is str else None,
                             "status": "rejected", "error": error})  # fmt: skip
             continue
-        event_id = event.get("event_id")
-        if event_id is None:
-            event_id = event["event_id"] = new_id().hex
-        event["received_at"] = received_at
-        result = {"index": index, "event_id": event_id, "status": "accepted"}
+        result = {"index": index, "event_id": _stamp(event, received_at), "status": "accepted"}
         results.append(result)
         accepted.append(result)
         values.append(dumps(event))

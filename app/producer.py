@@ -119,7 +119,7 @@ def run_werkzeug(settings: ProducerSettings, args: argparse.Namespace) -> None:
 # glibc returns the top of the heap to the kernel once this much is free there (128 KiB by
 # default). A batch's records (one orjson.dumps each, every one allocated at 1 KiB and then
 # shrunk) span more than that, so each batch freed it and the next faulted it back in: the batch
-# endpoint cost 3.9 CPU-us per event, 1.6 with the freed heap kept (benchmarks/bench_batch_path.py).
+# endpoint cost ~4 CPU-us per event, under 2 with the freed heap kept (bench_batch_path.py).
 HEAP_TRIM_THRESHOLD = 64 << 20
 _M_TRIM_THRESHOLD = -1  # mallopt's parameter number, from glibc's malloc.h
 
