@@ -201,10 +201,12 @@ def measure(
     run_dir: Path,
     progress: bool = True,
     slos=(),
+    simulator_overrides: dict | None = None,
 ) -> dict:
     """One load phase against a running system: simulate, wait until every accepted event is
     accounted for, and write run_dir/metrics.json (returned). Steps of a capacity search call
-    this once per step on the same system."""
+    this once per step on the same system (with a shorter request timeout: simulator_overrides
+    reach the simulator's settings)."""
     say = progress_printer(progress)
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -222,8 +224,9 @@ def measure(
     try:
         say(f"simulating against {system.api_url}")
         result = outside_event_loop(
-            simulate, cfg.simulator_config(system.api_url, run_id), run_dir, progress=progress
-        )
+            simulate, cfg.simulator_config(system.api_url, run_id, **(simulator_overrides or {})),
+            run_dir, progress=progress,
+        )  # fmt: skip
     finally:
         if trigger is not None:
             report["faults"] = trigger.stop()

@@ -44,6 +44,11 @@ PROBE_DIR = "00-probe"
 STEP_S = 6.0  # measured seconds per step: steadiness needs 5 whole seconds to judge a window
 PROBE_S = 3.0
 PROBE_WARMUP_S = 1.0
+# A step's requests give up after this many times the p99 objective (at least the minimum): an
+# answer that late fails the step anyway, and an overloaded step then ends seconds after its
+# schedule instead of after the simulator's own 30 s timeout.
+TIMEOUT_OBJECTIVES = 20
+MIN_TIMEOUT_S = 5.0
 
 Say = Callable[[str], None]
 
@@ -80,8 +85,13 @@ def search_capacity(
     session = _Session(cfg, out_dir, objective, settings, step_s, probe_s, say)
     with ExitStack() as stack:
         if runner is None:
-            runner = stack.enter_context(system_steps(cfg, out_dir / SYSTEM_DIR, say))
+            overrides = {"timeout_s": request_timeout_s(objective)}
+            runner = stack.enter_context(system_steps(cfg, out_dir / SYSTEM_DIR, say, overrides))
         return session.run(runner)
+
+
+def request_timeout_s(objective: Objective) -> float:
+    return max(MIN_TIMEOUT_S, TIMEOUT_OBJECTIVES * objective.p99_ms / 1000)
 
 
 class _Session:

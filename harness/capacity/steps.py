@@ -40,25 +40,30 @@ class StepRunner(Protocol):
 class SystemSteps:
     """Steps against a running run.System, each a run.measure (drained and audited)."""
 
-    def __init__(self, system) -> None:
+    def __init__(self, system, simulator_overrides: dict | None = None) -> None:
         self.system = system
+        self.overrides = dict(simulator_overrides or {})
 
     def measure(self, cfg: RunConfig, run_dir: Path) -> dict:
         from harness.run import measure
 
-        return measure(self.system, cfg, run_dir, progress=False)
+        return measure(self.system, cfg, run_dir, progress=False,
+                       simulator_overrides=self.overrides)  # fmt: skip
 
 
 @contextmanager
 def system_steps(
-    cfg: RunConfig, out_dir: Path, say: Callable[[str], None] = print
+    cfg: RunConfig,
+    out_dir: Path,
+    say: Callable[[str], None] = print,
+    simulator_overrides: dict | None = None,
 ) -> Iterator[SystemSteps]:
     """Starts (or attaches to) the system of `cfg`, its services' logs in out_dir; stops it on
     exit, also on failure and Ctrl-C."""
     from harness.run import open_system
 
     with open_system(cfg, Path(out_dir), say) as system:
-        yield SystemSteps(system)
+        yield SystemSteps(system, simulator_overrides)
 
 
 class HttpSteps:
