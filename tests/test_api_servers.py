@@ -36,7 +36,7 @@ def module_topic(kafka):
 
 @pytest.fixture(scope="module", params=WORKER_SERVERS)
 def api(kafka, module_topic, tmp_path_factory, request):
-    """One API per server (ack delivery, kafka-python) shared by the checks below."""
+    """One API per server (ack delivery, the default client) shared by the checks below."""
     settings = api_settings(kafka, module_topic, max_body_bytes=64 * 1024)
     log = tmp_path_factory.mktemp("api") / "api.log"
     with ApiService(settings, log, server=request.param, workers=2, worker_threads=8) as service:
