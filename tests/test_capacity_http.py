@@ -86,6 +86,16 @@ def test_a_limited_generator_reports_at_least_never_a_capacity(known_capacity_ap
     assert result["steps"][-1]["verdict"] == "generator-bound"
 
 
+def test_slos_are_criteria_of_every_step(known_capacity_api, tmp_path):
+    url = known_capacity_api(1000)
+    never = "latency_ms.http.p50 < 0.001"  # no HTTP answer is that fast
+    result = search_capacity(RunConfig(warmup_s=0.5, rate=50), tmp_path / "search",
+                             Objective(p99_ms=500), SearchSettings(max_descents=1),
+                             runner=HttpSteps(url, slos=[never]), progress=False, step_s=1.0)  # fmt: skip
+    assert result["result"] == "below" and result["reason"] == "slo", result["summary"]
+    assert never in result["steps"][0]["reasons"][0]
+
+
 def test_a_dead_system_is_below_the_first_rate_with_the_reason_and_no_crash(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens: every request fails
     result = search_capacity(RunConfig(warmup_s=0.5, rate=50), tmp_path / "search",
@@ -112,6 +122,7 @@ def test_a_dead_system_is_below_the_first_rate_with_the_reason_and_no_crash(tmp_
         (["--p99-objective-ms", "250", "--max-steps", "1"], "max_steps must be an integer >= 2"),
         (["--p99-objective-ms", "250", "--step-s", "0"], "--step-s must be > 0"),
         (["--p99-objective-ms", "250", "--acks", "most"], "invalid choice"),
+        (["--p99-objective-ms", "250", "--slo", "p99 fast"], "SLO 'p99 fast' is not KEY OP NUMBER"),
     ],
 )
 def test_bad_inputs_are_clear_errors_before_anything_starts(tmp_path, capsys, args, words):

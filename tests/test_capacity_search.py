@@ -75,6 +75,16 @@ def test_each_failed_criterion_makes_the_step_unsustainable_and_names_it(changes
     assert step.reason == reason and step.reasons
 
 
+def test_a_failed_slo_makes_the_step_unsustainable():
+    m = metrics(1000)
+    m["slo"] = [{"expr": "counts.duplicates == 0", "value": 3, "ok": False},
+                {"expr": "counts.lost == 0", "value": 0, "ok": True}]  # fmt: skip
+    step = judged(m, 1000)
+    assert (
+        step.reason == criteria.SLO and "counts.duplicates == 0 failed (value 3)" in step.reasons[0]
+    )
+
+
 def test_e2e_objective_is_judged_only_when_set():
     assert judged(metrics(1000, e2e=900), 1000, OBJ).sustainable
     step = judged(metrics(1000, e2e=900), 1000, Objective(p99_ms=250, e2e_p99_ms=500))
@@ -297,9 +307,25 @@ def test_a_generator_bound_first_step_descends_to_a_rate_the_generator_keeps():
     search = CapacitySearch(1000, SearchSettings(max_steps=8))
     plan = run(search, system)
     out = search.outcome()
-    assert [r for r, _ in plan] == [700, 350, 175]
+    assert [r for r, _ in plan] == [700, 700, 350, 350, 175]  # each late rate tried twice
     assert out["result"] == AT_LEAST and out["reason"] == criteria.GENERATOR
     assert out["bound_eps"] == 175 and out["capacity_eps"] is None
+
+
+def test_a_generator_late_once_is_a_stall_the_step_runs_again_and_the_search_goes_on():
+    tries: dict[float, int] = {}
+
+    def stall_once(rate):  # the first step's generator stalls 300 ms; then all is well
+        tries[rate] = tries.get(rate, 0) + 1
+        if len(tries) == 1 and tries[rate] == 1:
+            return metrics(rate, delay=300.0, p99=310.0)
+        return metrics(rate, p99=20.0 if rate <= 1234 else 2000.0)
+
+    search = CapacitySearch(1000, SearchSettings(max_steps=12))
+    plan = run(search, stall_once)
+    out = search.outcome()
+    assert plan[:2] == [(700, GROW), (700, GROW)]
+    assert out["result"] == FOUND and 1234 / 1.05 <= out["capacity_eps"] <= 1234
 
 
 # -- the rates a step is judged by ------------------------------------------------------------

@@ -11,10 +11,12 @@ from harness.capacity.driver import CAPACITY_FILE, STEP_S, search_capacity
 from harness.capacity.search import FOUND, SearchSettings
 from harness.params import ParameterError, add_run_arguments, config_from_args
 from harness.paths import RESULTS
+from harness.slo import parse_slos
 
 
-def _inputs(args: argparse.Namespace) -> tuple[Objective, SearchSettings]:
-    """The objective and the search's settings; ParameterError (said before anything starts)."""
+def _inputs(args: argparse.Namespace) -> tuple[Objective, SearchSettings, list]:
+    """The objective, the search's settings and the SLOs; ParameterError (said before anything
+    starts)."""
     try:
         objective = Objective(
             p99_ms=args.p99_objective_ms,
@@ -25,17 +27,18 @@ def _inputs(args: argparse.Namespace) -> tuple[Objective, SearchSettings]:
         settings = SearchSettings(precision=args.precision, max_steps=args.max_steps)
         if args.step_s is not None and not args.step_s > 0:
             raise ValueError(f"--step-s must be > 0 seconds, not {args.step_s!r}")
+        slos = parse_slos(args.slo or [])
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
-    return objective, settings
+    return objective, settings, slos
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    objective, settings = _inputs(args)
+    objective, settings, slos = _inputs(args)
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else RESULTS / f"capacity-{datetime.now():%Y%m%d-%H%M%S}"
     result = search_capacity(cfg, out, objective, settings, step_s=args.step_s,
-                             progress=not args.quiet)  # fmt: skip
+                             progress=not args.quiet, slos=slos)  # fmt: skip
     print(result["summary"])
     print(f"capacity: {out.resolve() / CAPACITY_FILE}")
     return 0 if result["result"] == FOUND else 1
@@ -66,6 +69,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--send-delay-bound-ms", type=float, default=None,
                    help=f"send-delay p99 above which a step is generator-bound (default: "
                         f"{SEND_DELAY_SHARE:.0%}% of the p99 objective)")  # fmt: skip
+    p.add_argument("--slo", action="append", metavar="EXPR",
+                   help="a further criterion of every step, e.g. 'latency_ms.e2e.p99 < 1000' "
+                        "(harness/slo.py); repeatable")  # fmt: skip
     p.add_argument("--out", default=None,
                    help="the search directory (default: results/capacity-<time>)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress output")

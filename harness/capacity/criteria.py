@@ -4,7 +4,7 @@ A step is an open-loop run at a target rate R. It is **sustainable** when the sy
 the objective: the achieved rate (accepted answers per second while the measured events were
 sent) is at least 98% of R, http p99 (from the schedule) is within the objective (and e2e p99
 too when an e2e objective is set), the measured window is steady, the error rate is within its
-threshold and nothing is lost.
+threshold, nothing is lost, and every SLO given (`--slo`, metrics.json's "slo") holds.
 
 The generator keeps up when its send-delay p99 is within a small bound and it sent at least 98%
 of R. A step it did not keep up with is **generator-bound** (it says nothing about the system)
@@ -32,10 +32,11 @@ VERDICTS = (SUSTAINABLE, UNSUSTAINABLE, GENERATOR_BOUND)
 # Why a step failed, in the order a step's primary reason is chosen: loss first (never
 # acceptable), then latency before errors (an overloaded system's requests time out: the errors
 # follow from the latency), and the rate last (a queue shows in the latency first).
-LOSS, LATENCY, E2E_LATENCY, ERRORS, CONSUMER_LAG, UNSTEADY, RATE, GENERATOR = (
-    "loss", "latency", "e2e-latency", "errors", "consumer-lag", "unsteady", "rate", "generator",
+LOSS, LATENCY, E2E_LATENCY, ERRORS, SLO, CONSUMER_LAG, UNSTEADY, RATE, GENERATOR = (
+    "loss", "latency", "e2e-latency", "errors", "slo", "consumer-lag", "unsteady", "rate",
+    "generator",
 )  # fmt: skip
-REASONS = (LOSS, LATENCY, E2E_LATENCY, ERRORS, CONSUMER_LAG, UNSTEADY, RATE, GENERATOR)
+REASONS = (LOSS, LATENCY, E2E_LATENCY, ERRORS, SLO, CONSUMER_LAG, UNSTEADY, RATE, GENERATOR)
 
 MIN_ACHIEVED_SHARE = 0.98
 # The generator kept up when its send-delay p99 is within this share of the p99 objective: its
@@ -182,6 +183,9 @@ def judge(
             failed[E2E_LATENCY] = (
                 f"e2e p99 {e2e_p99:.0f} ms > objective {objective.e2e_p99_ms:g} ms"
             )
+    broken = [v for v in metrics.get("slo") or [] if not v.get("ok")]
+    if broken:
+        failed[SLO] = "; ".join(f"SLO {v['expr']} failed (value {v['value']})" for v in broken)
     if steady is None:
         notes.append("steadiness not judged (window too short, or not measured)")
     elif not steady:

@@ -66,27 +66,35 @@ def search_capacity(
     runner: StepRunner | None = None,
     progress: bool = True,
     probe_s: float = PROBE_S,
+    slos=(),
 ) -> dict:
     """Runs the search into `out_dir`; returns the capacity.json dict (written there too).
 
     `objective` is an Objective or a p99 objective in ms. `step_s` defaults to the setting's
     duration_s, else STEP_S. `runner` drives a system already running (e.g. steps.HttpSteps);
-    by default the setting's own system is started and stopped here. Bad settings raise
-    ValueError before anything starts.
+    by default the setting's own system is started and stopped here. `slos` (harness/slo.py
+    expressions) are further criteria of every step of that system (a given runner has its
+    own). Bad settings raise ValueError before anything starts.
     """
     objective = objective if isinstance(objective, Objective) else Objective(p99_ms=objective)
     settings = settings or SearchSettings()
     step_s = step_s if step_s is not None else (cfg.duration_s or STEP_S)
+    if slos:
+        from harness.slo import parse_slos
+
+        slos = parse_slos(slos)  # a malformed objective fails here
     if not step_s > 0 or not probe_s > 0:
         raise ValueError(f"step and probe durations must be > 0 s, not {step_s!r} / {probe_s!r}")
     out_dir = Path(out_dir).resolve()
     (out_dir / STEPS_DIR).mkdir(parents=True, exist_ok=True)
     say = _printer(progress)
-    session = _Session(cfg, out_dir, objective, settings, step_s, probe_s, say)
+    session = _Session(cfg, out_dir, objective, settings, step_s, probe_s, say, slos)
     with ExitStack() as stack:
         if runner is None:
             overrides = {"timeout_s": request_timeout_s(objective)}
-            runner = stack.enter_context(system_steps(cfg, out_dir / SYSTEM_DIR, say, overrides))
+            runner = stack.enter_context(
+                system_steps(cfg, out_dir / SYSTEM_DIR, say, overrides, slos)
+            )
         return session.run(runner)
 
 
@@ -97,8 +105,8 @@ def request_timeout_s(objective: Objective) -> float:
 class _Session:
     """The state of one search while it runs, and its capacity.json."""
 
-    def __init__(self, cfg, out_dir, objective, settings, step_s, probe_s, say) -> None:
-        self.cfg, self.out_dir, self.objective = cfg, out_dir, objective
+    def __init__(self, cfg, out_dir, objective, settings, step_s, probe_s, say, slos) -> None:
+        self.cfg, self.out_dir, self.objective, self.slos = cfg, out_dir, objective, slos
         self.settings, self.step_s, self.probe_s, self.say = settings, step_s, probe_s, say
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -163,6 +171,7 @@ class _Session:
         doc = {
             "setting": self.cfg.to_dict(),
             "objective": self.objective.to_dict(),
+            "slo": [slo.expr for slo in self.slos],
             "step_s": self.step_s,
             "warmup_s": self.cfg.warmup_s,
             "probe": self.probe,

@@ -11,9 +11,10 @@ grow by `growth` until one fails, then bisect (geometric mean) between the highe
 rate and the lowest failing one until they are within `precision` of each other, and one more
 step confirms the rate found. While no step has been sustainable, each next step runs at
 `descent` times the last; after `max_descents` of those the capacity is "below" the lowest rate
-tried. A generator-bound step ends the search once a step was sustainable (before that, the
-search descends: the generator may keep up at a lower rate); the capacity is then "at least" the
-highest sustainable rate, never a figure of its own. Every step counts against `max_steps`, and the last
+tried. A generator-bound step runs again at once (a busy machine's stall makes one); generator-
+bound twice at one rate, it ends the search once a step was sustainable (before that, the
+search descends: the generator may keep up at a lower rate), and the capacity is then "at least"
+the highest sustainable rate, never a figure of its own. Every step counts against `max_steps`, and the last
 one is kept for the confirmation.
 """
 
@@ -83,7 +84,8 @@ class CapacitySearch:
         self.lo: float | None = None  # the highest sustainable rate
         self.hi: float | None = None  # the lowest failing rate above lo
         self.confirmed = False
-        self.generator_bound = False
+        self.generator_bound = False  # a rate the generator could not offer, twice
+        self.retry: tuple[float, str] | None = None  # a step to run again: its generator was late
 
     # -- planning ---------------------------------------------------------------------------
     def next(self) -> tuple[float, str] | None:
@@ -92,6 +94,8 @@ class CapacitySearch:
         left = s.max_steps - len(self.steps)
         if left < 1 or (self.generator_bound and self.lo is not None):
             return None
+        if self.retry is not None:
+            return self.retry
         if not self.steps:
             return round_rate(max(s.min_rate_eps, s.start_share * self.estimate_eps)), GROW
         if self.lo is None:
@@ -122,8 +126,14 @@ class CapacitySearch:
         """Adds a judged step (its `role` as `next()` planned it)."""
         self.steps.append(step)
         rate = step.rate_eps
+        self.retry = None
         if step.verdict == GENERATOR_BOUND:
-            self.generator_bound = True
+            # Once may be a stall of a busy machine; twice at one rate is the generator's limit.
+            late = [s for s in self.steps if s.verdict == GENERATOR_BOUND and s.rate_eps == rate]
+            if len(late) >= 2:
+                self.generator_bound = True
+            else:
+                self.retry = (rate, step.role)
         elif step.verdict == SUSTAINABLE:
             if step.role == CONFIRM and rate == self.lo:
                 self.confirmed = True
@@ -147,10 +157,17 @@ class CapacitySearch:
                 return step
         return None
 
+    def _generator_step(self) -> Step | None:
+        """The step that showed the generator's limit: generator-bound twice at one rate, or
+        generator-bound as the last step of all (no budget left to run it again)."""
+        if self.generator_bound or (self.steps and self.steps[-1].verdict == GENERATOR_BOUND):
+            return next(s for s in reversed(self.steps) if s.verdict == GENERATOR_BOUND)
+        return None
+
     def outcome(self, interrupted: bool = False) -> dict:
         """What the steps say: result (found / at_least / below), the rate, the reason."""
         failing = self._step_at(self.hi, sustainable=False)
-        gen_step = next((s for s in self.steps if s.verdict == GENERATOR_BOUND), None)
+        gen_step = self._generator_step()
         if gen_step is not None:
             result, rate, reason, stopped = AT_LEAST, self.lo, GENERATOR, GENERATOR_STOP
             failing = gen_step

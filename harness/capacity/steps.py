@@ -12,6 +12,9 @@ loop of the probe) against a system that stays up between steps. Two kinds:
   rate, http latency, errors and the generator alone. Its `simulator_overrides` reach the
   simulator's settings (e.g. `max_in_flight`).
 
+Both take `slos` (harness/slo.py expressions): each step's metrics.json then carries their
+verdicts, and a step that fails one is not sustainable.
+
 `answer_rate_eps` is the achieved rate the search judges a step by, `send_rate_eps` the rate at
 which the generator sent.
 """
@@ -40,14 +43,15 @@ class StepRunner(Protocol):
 class SystemSteps:
     """Steps against a running run.System, each a run.measure (drained and audited)."""
 
-    def __init__(self, system, simulator_overrides: dict | None = None) -> None:
+    def __init__(self, system, simulator_overrides: dict | None = None, slos=()) -> None:
         self.system = system
         self.overrides = dict(simulator_overrides or {})
+        self.slos = list(slos)
 
     def measure(self, cfg: RunConfig, run_dir: Path) -> dict:
         from harness.run import measure
 
-        return measure(self.system, cfg, run_dir, progress=False,
+        return measure(self.system, cfg, run_dir, progress=False, slos=self.slos,
                        simulator_overrides=self.overrides)  # fmt: skip
 
 
@@ -57,21 +61,23 @@ def system_steps(
     out_dir: Path,
     say: Callable[[str], None] = print,
     simulator_overrides: dict | None = None,
+    slos=(),
 ) -> Iterator[SystemSteps]:
     """Starts (or attaches to) the system of `cfg`, its services' logs in out_dir; stops it on
     exit, also on failure and Ctrl-C."""
     from harness.run import open_system
 
     with open_system(cfg, Path(out_dir), say) as system:
-        yield SystemSteps(system, simulator_overrides)
+        yield SystemSteps(system, simulator_overrides, slos)
 
 
 class HttpSteps:
     """Steps against the HTTP endpoint at `url`, judged from the client's records alone."""
 
-    def __init__(self, url: str, simulator_overrides: dict | None = None) -> None:
+    def __init__(self, url: str, simulator_overrides: dict | None = None, slos=()) -> None:
         self.url = url
         self.overrides = dict(simulator_overrides or {})
+        self.slos = list(slos)
 
     def measure(self, cfg: RunConfig, run_dir: Path) -> dict:
         from harness.run import outside_event_loop
@@ -87,6 +93,10 @@ class HttpSteps:
         metrics = compute_metrics(records, read_events_log([]), cfg.to_dict(), environment())
         metrics = without_kafka_accounting(metrics)
         metrics["run"] = {"run_id": run_id, "http_only": True, "simulator": result.to_dict()}
+        if self.slos:
+            from harness.slo import evaluate_slos
+
+            metrics["slo"] = evaluate_slos(self.slos, metrics)
         write_json(run_dir / METRICS_FILE, metrics)
         return metrics
 
