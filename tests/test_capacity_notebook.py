@@ -36,7 +36,7 @@ def test_parameters_are_every_run_parameter_and_the_objective():
     for f in fields(RunConfig):
         assert values.get(f.name, "missing") is None, f"parameters cell: {f.name}"
     assert values["p99_objective_ms"] == 250.0 and values["e2e_p99_objective_ms"] is None
-    assert {"params", "out_dir", "precision", "max_steps", "step_s"} <= set(values)
+    assert {"params", "out_dir", "precision", "max_steps", "step_s", "slo"} <= set(values)
 
 
 CAPACITY = {
