@@ -42,7 +42,7 @@ from harness.cluster import choose_bootstrap
 from harness.environment import environment
 from harness.kafka import EmbeddedKafka
 from harness.kernels import papermill_kernel_kwargs
-from harness.params import RunConfig
+from harness.params import ParameterError, RunConfig
 from harness.paths import DEFAULT_GRID, NOTEBOOKS, PROJECT_ROOT
 from harness.progress import PointProgress, result_line
 from harness.run import measure_api_ceiling
@@ -392,7 +392,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     inline = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set or [])}
     grid_file = grid_file_or_default(args.grid, inline)
-    validate_grid(load_grid(grid_file, inline), args.slo)  # fail fast, before any kernel starts
+    try:  # fail fast, before any kernel starts
+        validate_grid(load_grid(grid_file, inline), args.slo)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ParameterError(f"the grid: {exc}") from None
     command = shlex.join(["python", "-m", "harness", *sys.argv[1:]])
     execute_sweep_notebook(out_dir, grid_file, inline, args.kernel, args.slo, command)
     report = render_report(out_dir, p99_objective_ms=args.p99_objective_ms, kernel_name=args.kernel)

@@ -6,7 +6,20 @@ import pytest
 import yaml
 
 from harness.params import RunConfig
-from harness.sweep import DEFAULT_GRID, _varying, expand_grid, load_grid, point_name
+from harness.paths import DEFAULT_GRID
+from harness.sweep import (
+    _varying,
+    expand_grid,
+    grid_file_or_default,
+    grid_repeat,
+    grid_slos,
+    is_capacity,
+    load_grid,
+    point_name,
+    run_params,
+    schedule,
+    validate_grid,
+)
 
 
 def test_grid_is_the_cartesian_product_of_lists_plus_extra_points():
@@ -47,14 +60,48 @@ def test_inline_entries_win_over_the_file(tmp_path):
         load_grid(path)
 
 
-def test_default_grid_has_the_seed_style_baseline_and_batch_settings():
+def test_default_grid_has_the_default_the_baseline_repetitions_and_capacity():
     grid = yaml.safe_load(DEFAULT_GRID.read_text())
     points = expand_grid(grid)
     seed = [p for p in points if p.get("label") == "seed-style"]
     assert len(seed) == 1 and seed[0]["server"] == "werkzeug" and seed[0]["delivery"] == "flush"
-    assert isinstance(grid["threads"], list) and len(grid["threads"]) >= 2
-    assert isinstance(grid["linger_ms"], list) or isinstance(grid["batch_size"], list)
-    gevent = [p for p in points if p.get("server") == "gunicorn-gevent"]
-    assert len(gevent) == 1
-    for point in points:  # every point is a valid run (e.g. gevent workers with kafka-python)
-        RunConfig.from_dict({k: v for k, v in point.items() if k != "label"})
+    assert RunConfig().server in grid["server"]  # the API's default setting is a point
+    assert grid_repeat(grid) >= 3 and grid["warmup_s"] > 0
+    searches = [p for p in points if is_capacity(p)]
+    assert {p["server"] for p in searches} == {RunConfig().server, "werkzeug"}
+    for point in points:  # every point is a valid run
+        RunConfig.from_dict(run_params(point))
+
+
+def test_repetitions_are_interleaved_and_a_capacity_search_runs_once():
+    points = [{"threads": 1}, {"threads": 2}, {"capacity": True, "p99_objective_ms": 9}]
+    assert schedule(points, 3) == [(0, 1), (1, 1), (2, 1), (0, 2), (1, 2), (0, 3), (1, 3)]
+
+
+@pytest.mark.parametrize(
+    "grid, words",
+    [
+        ({"repeat": 0}, "repeat must be a whole number >= 1"),
+        ({"repeat": "3x"}, "repeat must be a whole number >= 1"),
+        ({"capacity": True}, "needs p99_objective_ms"),
+        ({"slo": ["latency_ms.http.p99 <"]}, "is not KEY OP NUMBER"),
+    ],
+)
+def test_bad_sweep_keys_fail_before_any_run(grid, words):
+    with pytest.raises(ValueError, match=words):
+        validate_grid(grid)
+
+
+def test_reserved_keys_are_not_run_parameters_and_not_product_axes():
+    grid = {"threads": [1, 2], "repeat": 2, "slo": ["counts.lost == 0", "throughput_eps > 1"]}
+    points = expand_grid(grid)
+    assert points == [{"threads": 1}, {"threads": 2}]  # slo's list is not an axis
+    assert grid_slos(grid, ["counts.failed == 0"]) == [
+        "counts.lost == 0", "throughput_eps > 1", "counts.failed == 0"
+    ]  # fmt: skip
+
+
+def test_the_default_grid_is_used_unless_inline_entries_make_the_grid(tmp_path):
+    assert grid_file_or_default(None, {}) == str(DEFAULT_GRID)
+    assert grid_file_or_default(None, {"threads": [1]}) is None
+    assert grid_file_or_default(tmp_path / "g.yaml", {"threads": [1]}) == str(tmp_path / "g.yaml")
