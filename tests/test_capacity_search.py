@@ -44,8 +44,8 @@ def metrics(rate, achieved=None, p99=20.0, e2e=30.0, delay=1.0, errors=0.0, lost
         "counts": {"lost": lost},
         "steadiness": {
             "steady": steady,
-            "e2e": {"trend": e2e_trend},
-            "reasons": [] if steady else ["e2e latency grows 4%/s"],
+            "e2e": {"trend": e2e_trend, "slope_pct_per_s": 4.0},
+            "throughput": {"trend": not (steady or e2e_trend), "slope_pct_per_s": -5.0},
         },
     }
 
@@ -83,6 +83,17 @@ def test_a_failed_slo_makes_the_step_unsustainable():
     assert (
         step.reason == criteria.SLO and "counts.duplicates == 0 failed (value 3)" in step.reasons[0]
     )
+
+
+def test_only_trends_against_the_system_fail_a_step():
+    m = metrics(1000, steady=False, e2e_trend=True)
+    m["steadiness"]["e2e"]["slope_pct_per_s"] = -7.1  # e2e latency falls: the system settles
+    step = judged(m, 1000)
+    assert step.sustainable and "e2e latency falls 7.1%" in step.notes[-1]
+    step = judged(metrics(1000, steady=False, e2e_trend=True), 1000)
+    assert step.reason == criteria.CONSUMER_LAG and "e2e latency grows 4.0%" in step.reasons[0]
+    step = judged(metrics(1000, steady=False), 1000)
+    assert step.reason == criteria.UNSTEADY and "consumption falls 5.0%" in step.reasons[0]
 
 
 def test_e2e_objective_is_judged_only_when_set():

@@ -3,8 +3,9 @@
 A step is an open-loop run at a target rate R. It is **sustainable** when the system took R within
 the objective: the achieved rate (accepted answers per second while the measured events were
 sent) is at least 98% of R, http p99 (from the schedule) is within the objective (and e2e p99
-too when an e2e objective is set), the measured window is steady, the error rate is within its
-threshold, nothing is lost, and every SLO given (`--slo`, metrics.json's "slo") holds.
+too when an e2e objective is set), the measured window is steady (e2e latency does not grow and
+consumption does not fall), the error rate is within its threshold, nothing is lost, and every
+SLO given (`--slo`, metrics.json's "slo") holds.
 
 The generator keeps up when its send-delay p99 is within a small bound and it sent at least 98%
 of R. A step it did not keep up with is **generator-bound** (it says nothing about the system)
@@ -189,9 +190,9 @@ def judge(
     if steady is None:
         notes.append("steadiness not judged (window too short, or not measured)")
     elif not steady:
-        code = CONSUMER_LAG if _get(metrics, "steadiness", "e2e", "trend") else UNSTEADY
-        why = "; ".join(_get(metrics, "steadiness", "reasons") or []) or "window not steady"
-        failed[code] = why
+        failing, other = _unsteady(metrics.get("steadiness") or {})
+        failed.update(failing)
+        notes.extend(other)
     if _bad(achieved) or achieved < objective.min_achieved_share * rate_eps:
         shown = "nothing" if _bad(achieved) else f"{achieved:,.0f} events/s"
         failed[RATE] = (
@@ -228,6 +229,32 @@ def judge(
         reasons=[failed[code] for code in ordered],
         notes=notes,
     )
+
+
+def _unsteady(steadiness: dict) -> tuple[dict[str, str], list[str]]:
+    """An unsteady window's failed criteria, and its trends that are no failure.
+
+    Only a trend against the system counts: e2e latency that grows (the consumer falls behind:
+    consumer-lag) or consumption that falls (unsteady). Latency that falls or consumption that
+    rises is a system settling, e.g. a consumer catching up after the warm-up.
+    """
+    failed, other = {}, []
+    for series, code, bad_sign, words in (
+        ("e2e", CONSUMER_LAG, 1, "e2e latency"),
+        ("throughput", UNSTEADY, -1, "consumption"),
+    ):
+        trend = steadiness.get(series) or {}
+        slope = trend.get("slope_pct_per_s")
+        if not trend.get("trend") or slope is None:
+            continue
+        text = (
+            f"{words} {'grows' if slope > 0 else 'falls'} {abs(slope):.1f}% of its mean per second"
+        )
+        if slope * bad_sign > 0:
+            failed[code] = text
+        else:
+            other.append(f"{text} (not a failure)")
+    return failed, other
 
 
 def _late(objective: Objective, delay_p99: float | None) -> str | None:
