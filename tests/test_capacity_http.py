@@ -12,6 +12,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,10 +20,12 @@ import pytest
 
 from harness.capacity import HttpSteps, Objective, SearchSettings, read_capacity, search_capacity
 from harness.capacity.criteria import GENERATOR, LATENCY, RATE
+from harness.capacity.steps import settle
 from harness.cli import main
 from harness.params import RunConfig
 from harness.ports import free_port
 from harness.processes import ManagedProcess
+from harness.rundir import LogCounter
 from harness.services import http_get
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,3 +166,24 @@ def test_ctrl_c_stops_the_search_and_keeps_the_steps_measured(known_capacity_api
     assert result["interrupted"] and result["stopped_by"] == "interrupted", output
     assert len(result["steps"]) >= 2 and "[capacity] step 2/20" in output
     assert all((out / s["run_dir"] / "metrics.json").exists() for s in result["steps"])
+
+
+def test_settle_waits_for_the_logs_to_stop_growing_and_the_api_to_answer(
+    known_capacity_api, tmp_path
+):
+    url, log = known_capacity_api(1000), tmp_path / "events.log"
+    log.write_text("")
+
+    def consume_late_events():  # a consumer still logging what an overloaded step left behind
+        for _ in range(12):
+            with open(log, "a") as fh:
+                fh.write("{}\n")
+            time.sleep(0.1)
+
+    writer = threading.Thread(target=consume_late_events)
+    writer.start()
+    settled = settle(LogCounter([log]), url, quiet_s=0.5, timeout_s=10)
+    writer.join()
+    assert settled["quiet"] and 1.1 <= settled["waited_s"] < 5
+    dead = settle(LogCounter([log]), f"http://127.0.0.1:{free_port()}", quiet_s=0.2, timeout_s=1)
+    assert not dead["quiet"] and dead["waited_s"] >= 1

@@ -162,6 +162,9 @@ class _Session:
             metrics, rate, self.objective, answer_rate_eps(records), send_rate_eps(records)
         )
         step.role, step.index = role, index
+        settled = (metrics.get("run") or {}).get("settle") or {}
+        if settled and not settled.get("quiet"):
+            step.notes.append(f"the system was still busy after {settled['waited_s']:g} s")
         step.run_dir = _relative(run_dir, self.out_dir)
         step.seconds = round(time.monotonic() - started, 1)
         return step

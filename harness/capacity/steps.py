@@ -5,8 +5,9 @@ written to run_dir): one load phase of `cfg` (a timed open loop at the step's ra
 loop of the probe) against a system that stays up between steps. Two kinds:
 
 - `SystemSteps`: the harness's own system (`system_steps(cfg, out_dir)` starts it with
-  run.open_system); each step is run.measure, so it ends drained (every accepted event logged or
-  the drain timed out) and audited: loss, e2e latency and the steadiness of consumption count.
+  run.open_system); each step waits until the system is idle (`settle`), then is run.measure, so
+  it ends drained (every accepted event logged or the drain timed out) and audited: loss, e2e
+  latency and the steadiness of consumption count.
 - `HttpSteps`: any HTTP endpoint speaking the API's protocol, without Kafka accounting: the
   simulator's records only. Loss, e2e latency and consumption are null, so the search judges
   rate, http latency, errors and the generator alone. Its `simulator_overrides` reach the
@@ -21,6 +22,7 @@ which the generator sent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +35,14 @@ from harness.analysis.records import MEASURED
 from harness.environment import environment
 from harness.loadgen.config import new_run_id
 from harness.params import RunConfig
-from harness.rundir import CONFIG_FILE, METRICS_FILE, write_json
+from harness.rundir import CONFIG_FILE, METRICS_FILE, LogCounter, write_json
+from harness.services import http_get
+
+# Before each step: the consumers' logs still for QUIET_S, and a health check answered within
+# HEALTHY_S; given up after SETTLE_TIMEOUT_S (the step then notes it).
+QUIET_S = 1.0
+HEALTHY_S = 0.1
+SETTLE_TIMEOUT_S = 60.0
 
 
 class StepRunner(Protocol):
@@ -41,18 +50,45 @@ class StepRunner(Protocol):
 
 
 class SystemSteps:
-    """Steps against a running run.System, each a run.measure (drained and audited)."""
+    """Steps against a running run.System, each a run.measure (drained and audited) that starts
+    once the system is quiet (`settle`)."""
 
     def __init__(self, system, simulator_overrides: dict | None = None, slos=()) -> None:
         self.system = system
         self.overrides = dict(simulator_overrides or {})
         self.slos = list(slos)
+        self.logs = LogCounter(system.log_paths)
 
     def measure(self, cfg: RunConfig, run_dir: Path) -> dict:
         from harness.run import measure
 
-        return measure(self.system, cfg, run_dir, progress=False, slos=self.slos,
-                       simulator_overrides=self.overrides)  # fmt: skip
+        settled = settle(self.logs, self.system.api_url)
+        metrics = measure(self.system, cfg, run_dir, progress=False, slos=self.slos,
+                          simulator_overrides=self.overrides)  # fmt: skip
+        metrics.setdefault("run", {})["settle"] = settled
+        write_json(Path(run_dir) / METRICS_FILE, metrics)
+        return metrics
+
+
+def settle(
+    logs: LogCounter, api_url: str, quiet_s: float = QUIET_S, timeout_s: float = SETTLE_TIMEOUT_S
+) -> dict:
+    """Waits until the system is idle: its consumers' logs did not grow for `quiet_s` and the
+    API answers GET /healthz within HEALTHY_S. An overloaded step leaves work behind (requests
+    the client gave up on are still served and their events still consumed), and the next step
+    must not measure it. Any HTTP answer counts: an API of someone else's may have no /healthz.
+    Returns {"waited_s", "quiet"} (quiet false: gave up after timeout_s)."""
+    start = time.monotonic()
+    lines, changed = logs.poll(), start
+    while (now := time.monotonic()) - start < timeout_s:
+        if logs.poll() != lines:
+            lines, changed = logs.lines, now
+        elif now - changed >= quiet_s:
+            status, _ = http_get(api_url.rstrip("/") + "/healthz", timeout=quiet_s)
+            if status and time.monotonic() - now <= HEALTHY_S:
+                return {"waited_s": round(time.monotonic() - start, 2), "quiet": True}
+        time.sleep(0.1)
+    return {"waited_s": round(time.monotonic() - start, 2), "quiet": False}
 
 
 @contextmanager
