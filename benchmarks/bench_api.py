@@ -49,7 +49,8 @@ from kafka import KafkaConsumer, TopicPartition
 from app.settings import CLIENTS, DEFAULT_SERVER, ProducerSettings
 from harness import admin
 from harness.environment import library_version, machine_line
-from harness.run import LogCounter
+from harness.params import SEED_STYLE
+from harness.rundir import LogCounter
 from harness.services import ApiService, ConsumerService
 from harness.simulator import SimulatorConfig, simulate
 
@@ -80,7 +81,7 @@ SCENARIOS = [
     Scenario("granian", "granian", "ack"),
     Scenario("granian-confluent", "granian", "ack", "confluent-kafka"),
     Scenario("noop-granian", "granian", "noop"),
-    Scenario("seed", "werkzeug", "flush"),
+    Scenario("seed", SEED_STYLE["server"], SEED_STYLE["delivery"], SEED_STYLE["client"]),
 ]
 SINGLE = {(s.server, s.client, s.delivery): s.name for s in SCENARIOS}
 # The API's defaults: what `python -m app.producer` and `harness run` use unless told otherwise.

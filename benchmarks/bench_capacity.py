@@ -1,7 +1,7 @@
 """Capacity: the highest rate the default setting and the seed-style setup sustain under one p99
 objective, each found by the capacity search (harness/capacity), in the same run.
 
-    .venv/bin/python benchmarks/bench_capacity.py [--p99-objective-ms 250] [--repeats 1]
+    .venv/bin/python benchmarks/bench_capacity.py [--p99-objective-ms 250] [--repeats 3]
         [--out DIR] [--quick] [--json PATH] [--bootstrap-servers B]
 
 Each search runs on one shared broker with a system of its own (topic, consumer, API): a closed-loop
@@ -26,17 +26,19 @@ from figures import Figures, add_runner_flags
 
 from harness.capacity import Objective, SearchSettings, search_capacity
 from harness.environment import machine_line
-from harness.params import RunConfig
+from harness.params import SEED_STYLE, RunConfig
 
 # The setups compared: the harness's defaults, and the seed's Werkzeug dev server with a
 # send + flush per request.
-SETTINGS = {"default": {}, "seed-style": {"server": "werkzeug", "delivery": "flush"}}
+SETTINGS = {"default": {}, "seed-style": SEED_STYLE}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--p99-objective-ms", type=float, default=250.0)
-    p.add_argument("--repeats", type=int, default=1, help="searches per setting (3: repeatability)")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="searches per setting (their spread: repeatability)"
+    )
     p.add_argument("--out", default=None, help="where the searches go (default: a temp dir)")
     add_runner_flags(p, quick_help="a coarser search: precision 10%%, at most 6 steps")
     return p.parse_args(argv)

@@ -40,7 +40,7 @@ from figures import Figures, add_runner_flags
 from app.settings import ProducerSettings
 from harness import admin
 from harness.environment import machine_line
-from harness.run import LogCounter, events_log_path
+from harness.rundir import LogCounter, events_log_path
 from harness.services import ApiService, ConsumerService
 from harness.simulator import SimulatorConfig, simulate
 

@@ -53,6 +53,7 @@ BENCHMARKS = [
     Bench("profile", "bench_profile.py", (1, 2, 7)),
     Bench("startup", "bench_kafka_startup.py", (), kafka=False, default=False),
     Bench("batch-path", "bench_batch_path.py", (), kafka=False, default=False),
+    Bench("capacity", "bench_capacity.py", ()),
 ]
 BY_NAME = {b.name: b for b in BENCHMARKS}
 

@@ -38,6 +38,9 @@ FAULTS = tuple(FAULT_TARGETS)
 # Faults that need the harness's own embedded cluster, and those that need its own API and consumers.
 BROKER_FAULTS = tuple(f for f, target in FAULT_TARGETS.items() if target == "brokers")
 SERVICE_FAULTS = tuple(f for f, target in FAULT_TARGETS.items() if target in ("api", "consumer"))
+# The seed-style baseline: the original system's way (the Werkzeug dev server, a Kafka send and
+# flush per request, kafka-python). Benchmarks, grids and tests compare against it.
+SEED_STYLE = {"server": "werkzeug", "delivery": "flush", "client": "kafka-python"}
 # Who counts what reached Kafka: the consumers' logs, or the harness reading the topic itself.
 AUDITS = ("log", "topic")
 

@@ -129,8 +129,8 @@ def expand_grid(grid: dict) -> list[dict]:
         unknown = set(run_params(point)) - set(RunConfig.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown run parameter(s) {sorted(unknown)} in the grid")
-        if is_capacity(point) and not point.get(P99_OBJECTIVE):
-            raise ValueError(f"a point with capacity: true needs {P99_OBJECTIVE} (its objective)")
+        if is_capacity(point):
+            capacity_objective(point)
     return points
 
 
@@ -141,6 +141,15 @@ def run_params(point: dict) -> dict:
 
 def is_capacity(point: dict) -> bool:
     return bool(point.get(CAPACITY))
+
+
+def capacity_objective(point: dict):
+    """The objective of a capacity point (ValueError, what to pass, when it cannot work)."""
+    from harness.capacity import Objective
+
+    if point.get(P99_OBJECTIVE) is None:
+        raise ValueError(f"a point with capacity: true needs {P99_OBJECTIVE} (its objective)")
+    return Objective(p99_ms=point[P99_OBJECTIVE], e2e_p99_ms=point.get(E2E_OBJECTIVE))
 
 
 def validate_grid(grid: dict, slos: list[str] | None = None) -> list[dict]:
@@ -227,7 +236,7 @@ def schedule(points: list[dict], repeat: int) -> list[tuple[int, int]]:
 
 
 def execute_capacity_notebook(
-    point: dict, params: dict, run_dir: Path, kernel_name: str | None
+    point: dict, params: dict, run_dir: Path, kernel_name: str | None, slos: list[str] | None = None
 ) -> None:
     """One capacity search (notebooks/capacity.ipynb) into `run_dir`."""
     import papermill
@@ -240,6 +249,7 @@ def execute_capacity_notebook(
             "out_dir": str(run_dir),
             "p99_objective_ms": float(point[P99_OBJECTIVE]),
             "e2e_p99_objective_ms": point.get(E2E_OBJECTIVE),
+            "slo": list(slos or []),
         },
         cwd=str(run_dir),
         kernel_name=kernel_name,
@@ -302,7 +312,7 @@ def run_sweep(
                     if measure_ceilings and params.get("bootstrap_servers"):
                         params.setdefault("ceiling_rps", ceilings.get(params, out_dir / "ceilings"))
                     if is_capacity(point):
-                        execute_capacity(point, params, run_dir, kernel_name)
+                        execute_capacity(point, params, run_dir, kernel_name, slos)
                     else:
                         execute(params, run_dir, kernel_name, slos)
                 except Exception as exc:
