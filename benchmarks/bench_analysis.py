@@ -12,7 +12,7 @@ on, it also times a per-line parser of the same file (orjson in a list comprehen
 (steps interleaved per repetition, so outside load hits them alike; medians and minima, wall and
 CPU time, and the load average are printed: on a shared machine, read the CPU column too).
 Also times per_second with the event-id join rebuilt (as before analysis/matching.py reused it)
-to show what the reuse saves, in the same run. The objective (issue 6, item 7) for a 1M-line log is parse + summarize < 5 s (median wall) on
+to show what the reuse saves, in the same run. The objective (item 7 of docs/BENCHMARKS.md) for a 1M-line log is parse + summarize < 5 s (median wall) on
 this 2-core machine. `--quick`: the same 1M lines, without the per-line comparison parsers.
 """
 

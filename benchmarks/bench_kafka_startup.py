@@ -4,7 +4,7 @@
         [--json PATH]
 
 Also prints what Maven fetched for the broker (the jars on its classpath and their size).
-`--quick`: 3 starts. Not part of issue 6's items; `python -m harness bench --only startup` runs it.
+`--quick`: 3 starts. Not one of the numbered items of docs/BENCHMARKS.md; `python -m harness bench --only startup` runs it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ the same linger/batch settings, each scenario on a fresh 3-partition topic, repe
   (kafka-python also with `metrics_enabled=False`, a candidate fix for the API's producer);
 - http-batch-<client>: the API (gunicorn, `ack` delivery) fed by the simulator with POST /events of
   500 events per request: events the broker acknowledged per second, as the client saw them.
-Prints medians and the ratios of issue 6: HTTP batching vs the raw producer (target >= 0.5) and
+Prints medians and the ratios of docs/BENCHMARKS.md: HTTP batching vs the raw producer (target >= 0.5) and
 the Python clients vs Kafka's own. `--quick`: 30,000 records, and the HTTP batch endpoint with
 kafka-python only (the default client).
 """

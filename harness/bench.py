@@ -1,4 +1,4 @@
-"""`python -m harness bench [--quick] [--only api,producer,...]`: the benchmarks of issue 6 in one go.
+"""`python -m harness bench [--quick] [--only api,producer,...]`: every benchmark in one go.
 
 Each script under benchmarks/ runs in its own process (a ManagedProcess) with `--json`, against one
 embedded broker started here and shared by all (or `--bootstrap-servers`); its output streams
@@ -38,7 +38,7 @@ PIDS_ENV = "HARNESS_BENCH_BROKER_PIDS"  # benchmarks/broker.py reads it (CPU acc
 class Bench:
     name: str
     script: str
-    items: tuple[int, ...]  # issue 6's numbered items it answers
+    items: tuple[int, ...]  # the numbered items of docs/BENCHMARKS.md it answers
     kafka: bool = True
     default: bool = True
 

@@ -9,30 +9,10 @@ import uuid
 import numpy as np
 import pytest
 from analysis_synth import records
-from kafka import KafkaProducer
+from kafka_helpers import produce, wait_for_lines
 
 from harness.analysis import compute_metrics, per_second, read_events_log
 from harness.services import ConsumerService
-
-
-def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    try:
-        for value in values:
-            producer.send(topic, value)
-        producer.flush(timeout=30)
-    finally:
-        producer.close()
-
-
-def _wait_for_lines(path, count: int, consumer: ConsumerService, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        assert consumer.process.running(), consumer.process.log_tail()
-        time.sleep(0.1)
-    pytest.fail(f"fewer than {count} lines in {path} after {timeout} s")
 
 
 @pytest.mark.kafka
@@ -55,8 +35,8 @@ def test_counts_from_a_real_consumer_log(kafka, new_topic, tmp_path):
     with ConsumerService(
         kafka.bootstrap_servers, topic, f"g-{uuid.uuid4().hex[:8]}", log_path, tmp_path / "c.out"
     ) as consumer:
-        _produce(kafka.bootstrap_servers, topic, produced)
-        _wait_for_lines(log_path, 196, consumer)
+        produce(kafka.bootstrap_servers, topic, produced)
+        wait_for_lines([log_path], 196, [consumer.process])
 
     log = read_events_log(tmp_path)
     metrics = compute_metrics(recs, log, {"partitions": 3}, {})

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from analysis_synth import records
 from confluent_kafka import Producer
+from kafka_helpers import wait_for_lines
 
 from harness import audit
 from harness.analysis import compute_metrics, read_events_log
@@ -39,16 +40,6 @@ def _produce(bootstrap: str, topic: str, values: list[bytes], timestamp_ms: int 
     for i, value in enumerate(values):
         producer.produce(topic, value, partition=i % partitions, timestamp=timestamp_ms)
     assert producer.flush(30) == 0
-
-
-def _wait_for_lines(path, count: int, consumer: ConsumerService, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        assert consumer.process.running(), consumer.process.log_tail()
-        time.sleep(0.1)
-    pytest.fail(f"fewer than {count} lines in {path} after {timeout} s")
 
 
 @pytest.mark.kafka
@@ -107,7 +98,7 @@ def test_topic_audit_counts_agree_with_the_consumer_log(kafka, new_topic, tmp_pa
     with ConsumerService(
         bootstrap, topic, f"g-{uuid.uuid4().hex[:8]}", log_path, tmp_path / "c.out"
     ) as consumer:
-        _wait_for_lines(log_path, 4 + len(values) - len(not_json), consumer)
+        wait_for_lines([log_path], 4 + len(values) - len(not_json), [consumer.process])
     log = read_events_log(log_path)
     log = log[log["offset"].ge(log["partition"].map(offsets))].reset_index(drop=True)
     from_log = compute_metrics(recs, log, {}, {})

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
+from kafka_helpers import count_lines, produce, wait_for_lines
 
 from harness import admin
 from harness.kafka import EmbeddedKafka
@@ -30,16 +31,6 @@ def make_events(n: int) -> list[dict]:
         {"event": "purchase", "user_id": i, "event_id": uuid.uuid4().hex, "sent_at": time.time()}
         for i in range(n)
     ]
-
-
-def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    try:
-        for value in values:
-            producer.send(topic, value)
-        producer.flush(timeout=30)
-    finally:
-        producer.close()
 
 
 def produce_events(bootstrap: str, topic: str, events: list[dict]) -> None:
@@ -83,26 +74,6 @@ def wait_for_partitions(proc: ManagedProcess, count: int, timeout: float = 60.0)
             return
         time.sleep(0.05)
     pytest.fail(f"no assignment of {count} partitions within {timeout} s:\n{proc.log_tail()}")
-
-
-def count_lines(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
-
-
-def wait_for_lines(paths: list[Path], n: int, procs: list[ManagedProcess], timeout=60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(count_lines(p) for p in paths) >= n:
-            return
-        for proc in procs:
-            if not proc.running():
-                pytest.fail(f"consumer exited ({proc.returncode()}):\n{proc.log_tail()}")
-        time.sleep(0.05)
-    got = sum(count_lines(p) for p in paths)
-    pytest.fail(f"{got}/{n} lines within {timeout} s:\n" + "\n".join(p.log_tail() for p in procs))
 
 
 def parse_log(path: Path) -> list[dict]:

@@ -1,0 +1,43 @@
+"""Helpers of the tests that produce to the real broker and wait for a consumer's log."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+
+from harness.processes import ManagedProcess
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    """Every value, acknowledged before this returns (kafka-python, the default partitioner)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    try:
+        for value in values:
+            producer.send(topic, value)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+def count_lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_lines(paths: list[Path], n: int, procs: list[ManagedProcess], timeout=60.0) -> None:
+    """Until the files hold `n` lines in all; fails when a consumer exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(count_lines(p) for p in paths) >= n:
+            return
+        for proc in procs:
+            if not proc.running():
+                pytest.fail(f"consumer exited ({proc.returncode()}):\n{proc.log_tail()}")
+        time.sleep(0.05)
+    got = sum(count_lines(p) for p in paths)
+    pytest.fail(f"{got}/{n} lines within {timeout} s:\n" + "\n".join(p.log_tail() for p in procs))
