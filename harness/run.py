@@ -249,7 +249,7 @@ def measure(
     else:
         consumed = this_run(read_events_log(system.log_paths), run_id)
     metrics = compute_metrics(records, consumed, cfg.to_dict(), env, ceiling_rps=ceiling)
-    if cfg.audit == "topic" and system.log_paths:
+    if topic_audit and system.log_paths:
         # Both audits of one run: the consumers' log must account for the same events.
         logged = wait_logged(system.log_paths, run_id, len(found), timeout=10)
         report["log_audit_counts"] = compute_metrics(records, logged, cfg.to_dict(), env)["counts"]

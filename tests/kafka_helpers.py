@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -41,3 +42,40 @@ def wait_for_lines(paths: list[Path], n: int, procs: list[ManagedProcess], timeo
         time.sleep(0.05)
     got = sum(count_lines(p) for p in paths)
     pytest.fail(f"{got}/{n} lines within {timeout} s:\n" + "\n".join(p.log_tail() for p in procs))
+
+
+def _broker_pids() -> set[int]:
+    """Every running Kafka broker JVM on this machine (kafka.Kafka is its main class)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"kafka.Kafka" in cmdline:
+                pids.add(int(entry.name))
+    return pids
+
+
+class BrokerWatch:
+    """Polls for broker processes that were not there when the watch began."""
+
+    def __init__(self) -> None:
+        self.before = _broker_pids()
+        self.new: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.new |= _broker_pids() - self.before
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> BrokerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

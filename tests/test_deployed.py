@@ -1,6 +1,7 @@
 """Driving a system the harness did not start, and choosing the cluster: real processes throughout.
 
-- `KAFKA_BOOTSTRAP_SERVERS` makes `harness run` and `harness sweep` start no broker of their own;
+- `KAFKA_BOOTSTRAP_SERVERS` makes `harness run` start no broker of its own (the sweep's side is in
+  tests/test_notebooks.py);
 - a sweep point whose fault stops brokers gets a cluster of its own, the others share one;
 - `--api-url` drives an API started elsewhere (`harness up`) and accounts every event through
   the topic audit;
@@ -14,12 +15,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from kafka_helpers import BrokerWatch
 
 from harness.params import RunConfig
 from harness.ports import free_port
@@ -38,58 +39,16 @@ def _harness(*args: str, env: dict | None = None, timeout: float = 240):
     )  # fmt: skip
 
 
-def _broker_pids() -> set[int]:
-    """Every running Kafka broker JVM on this machine (kafka.Kafka is its main class)."""
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"kafka.Kafka" in cmdline:
-                pids.add(int(entry.name))
-    return pids
-
-
-class BrokerWatch:
-    """Polls for broker processes that were not there when the watch began."""
-
-    def __init__(self) -> None:
-        self.before = _broker_pids()
-        self.new: set[int] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.new |= _broker_pids() - self.before
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> BrokerWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def test_env_cluster_makes_run_and_sweep_start_no_broker(kafka, tmp_path):
+def test_env_cluster_makes_run_start_no_broker(kafka, tmp_path):
+    """(The sweep's side: tests/test_notebooks.py runs the sweep notebook the same way.)"""
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
     with BrokerWatch() as watch:
         run = _harness("run", "--events", "200", "--threads", "5", "--warmup-s", "0",
                        "--out", str(tmp_path / "run"), "--quiet", env=env)  # fmt: skip
-        sweep = _harness("sweep", "--set", "events=200", "--set", "threads=[5]",
-                         "--set", "warmup_s=0", "--out", str(tmp_path / "sweep"), env=env)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
-    assert sweep.returncode == 0, sweep.stderr[-2000:]
     assert watch.new == set(), "a broker was started although KAFKA_BOOTSTRAP_SERVERS was set"
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["bootstrap_servers"] == kafka.bootstrap_servers
-    summary = pd.read_csv(tmp_path / "sweep" / "summary.csv")
-    assert list(summary["status"]) == ["ok"]
-    assert (summary["config.bootstrap_servers"] == kafka.bootstrap_servers).all()
 
 
 def _run_directly(params: dict, run_dir: Path, kernel_name, slos) -> None:

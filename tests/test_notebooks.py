@@ -13,8 +13,9 @@ import nbformat
 import pandas as pd
 import papermill
 import pytest
+from kafka_helpers import BrokerWatch
 
-from harness.params import RunConfig
+from harness.params import SEED_STYLE, RunConfig
 from harness.report import render_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,36 +56,41 @@ def test_experiment_parameters_cell_has_every_run_parameter_defaulting_to_the_ha
 
 
 @pytest.fixture(scope="module")
-def sweep_dir(kafka, tmp_path_factory):
-    """A tiny sweep through notebooks/sweep.ipynb: two good points, the seed-style baseline, and a
-    deliberately bad point."""
-    out = tmp_path_factory.mktemp("sweep")
-    papermill.execute_notebook(
-        str(ROOT / "notebooks" / "sweep.ipynb"),
-        str(out / "sweep.ipynb"),
-        parameters={
-            "grid": {
-                "events": 300,
-                "threads": [5, 20],
-                "bootstrap_servers": kafka.bootstrap_servers,
-                "extra_points": [
-                    {"label": "seed-style", "server": "werkzeug", "delivery": "flush"},
-                    {"label": "bad", "acks": "most"},
-                ],
-            },
-            "out_dir": str(out),
-        },
-        cwd=str(out),
-        progress_bar=False,
-    )
-    return out
+def from_notebooks_dir(kafka, tmp_path_factory):
+    """The notebooks as JupyterLab runs them: working directory notebooks/, default paths.
+    Results go to a temporary HARNESS_RESULTS (the default's root) and the cluster is the
+    session's broker through KAFKA_BOOTSTRAP_SERVERS, so only sizes come through parameters.
+    The sweep has two good points, the seed-style baseline and a deliberately bad point."""
+    results = tmp_path_factory.mktemp("results")
+    env = {"HARNESS_RESULTS": str(results), "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    stray = ROOT / "notebooks" / ".harness"
+    grid = {"events": 300, "warmup_s": 0, "threads": [5, 20],
+            "extra_points": [{"label": "seed-style", **SEED_STYLE}, {"label": "bad", "acks": "most"}]}  # fmt: skip
+    try:
+        executed = {}
+        with BrokerWatch() as watch:
+            for name, params in [
+                ("sweep", {"grid": grid}),
+                ("report", {}),
+                ("experiment", {"events": 300, "warmup_s": 0, "threads": 5}),
+            ]:
+                out = results / f"{name}.ipynb"
+                papermill.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out),
+                                           parameters=params, cwd=str(ROOT / "notebooks"),
+                                           progress_bar=False)  # fmt: skip
+                executed[name] = nbformat.read(out, as_version=4)
+        yield results, executed, stray.exists(), watch.new, kafka.bootstrap_servers
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
 @pytest.mark.kafka
 @pytest.mark.notebooks
-def test_sweep_notebook_runs_every_point_and_records_the_bad_one(sweep_dir):
-    executed = nbformat.read(sweep_dir / "sweep.ipynb", as_version=4)
-    assert not _error_outputs(executed)
+def test_sweep_notebook_runs_every_point_and_records_the_bad_one(from_notebooks_dir, sweep_dir):
+    assert not _error_outputs(from_notebooks_dir[1]["sweep"])
     summary = pd.read_csv(sweep_dir / "summary.csv")
     assert list(summary["point"]) == ["01-threads=5", "02-threads=20", "03-seed-style", "04-bad"]
     assert list(summary["status"]) == ["ok", "ok", "ok", "failed"]
@@ -109,6 +115,12 @@ def test_sweep_notebook_runs_every_point_and_records_the_bad_one(sweep_dir):
 
 
 @pytest.fixture(scope="module")
+def sweep_dir(from_notebooks_dir) -> Path:
+    """The sweep the notebooks' test ran: where `make run` writes, under HARNESS_RESULTS."""
+    return from_notebooks_dir[0] / "latest"
+
+
+@pytest.fixture(scope="module")
 def report_html(sweep_dir) -> Path:
     return render_report(sweep_dir, p99_objective_ms=10_000)
 
@@ -127,43 +139,19 @@ def test_report_html_is_standalone_without_code(report_html, sweep_dir):
     assert "run_sweep(" not in html and "plots.throughput_vs_threads" not in html  # no code cells
 
 
-@pytest.fixture(scope="module")
-def from_notebooks_dir(kafka, tmp_path_factory):
-    """The notebooks as JupyterLab runs them: working directory notebooks/, default paths.
-    Results go to a temporary HARNESS_RESULTS (the default's root) and the cluster is the
-    session's broker through KAFKA_BOOTSTRAP_SERVERS, so only sizes come through parameters."""
-    results = tmp_path_factory.mktemp("results")
-    env = {"HARNESS_RESULTS": str(results), "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    stray = ROOT / "notebooks" / ".harness"
-    try:
-        executed = {}
-        for name, params in [
-            ("sweep", {"grid": {"events": 300, "warmup_s": 0, "threads": [5, 20]}}),
-            ("report", {}),
-            ("experiment", {"events": 300, "warmup_s": 0, "threads": 5}),
-        ]:
-            out = results / f"{name}.ipynb"
-            papermill.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out),
-                                       parameters=params, cwd=str(ROOT / "notebooks"),
-                                       progress_bar=False)  # fmt: skip
-            executed[name] = nbformat.read(out, as_version=4)
-        yield results, executed, stray.exists()
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-
-
 @pytest.mark.kafka
 @pytest.mark.notebooks
 def test_notebooks_run_from_the_notebooks_folder_with_their_defaults(from_notebooks_dir):
-    results, executed, stray_home = from_notebooks_dir
+    results, executed, stray_home, new_brokers, bootstrap = from_notebooks_dir
     for name, nb in executed.items():
         assert not _error_outputs(nb), name
     latest = results / "latest"
     summary = pd.read_csv(latest / "summary.csv")  # the sweep wrote where `make run` writes
-    assert list(summary["status"]) == ["ok", "ok"]
+    assert list(summary["status"]) == ["ok", "ok", "ok", "failed"]
+    # KAFKA_BOOTSTRAP_SERVERS named the session's broker: the sweep started none of its own.
+    assert new_brokers == set()
+    ok = summary[summary["status"] == "ok"]
+    assert (ok["config.bootstrap_servers"] == bootstrap).all()
     assert (latest / "points.csv").exists()
     report_images = [o for c in executed["report"].cells for o in c.get("outputs", [])
                      if "image/png" in o.get("data", {})]  # fmt: skip

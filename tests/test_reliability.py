@@ -53,7 +53,7 @@ def _no_accepted_event_lost(metrics: dict) -> None:
 def test_two_broker_kills_in_a_row_lose_nothing(tmp_path):
     """3 brokers, RF 3, min.insync.replicas 2, acks=all, idempotent producer: SIGKILL one broker,
     bring it back in sync, SIGKILL another."""
-    cfg = RunConfig(events=12000, rate=150, brokers=3, replication_factor=3,
+    cfg = RunConfig(events=9000, rate=200, brokers=3, replication_factor=3,
                     min_insync_replicas=2, acks="all", fault="kill-broker-twice",
                     drain_timeout_s=90)  # fmt: skip
     metrics = run_experiment(cfg, tmp_path / "run", progress=False)
