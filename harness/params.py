@@ -88,7 +88,7 @@ HELP = {
     "audit": "log: count what the consumers logged; topic: read the topic itself (always with api_url)",
     "random_seed": "seeds the simulator's event names and user ids (reproducible payloads)",
     "drain_timeout_s": "how long to wait for the consumers to log every accepted event",
-    "ceiling_rps": "the simulator's ceiling (requests/s vs a no-op API), to flag client-bound runs",
+    "ceiling_rps": "the simulator's rate against a no-op API (information: client_bound uses its own CPU)",
     "measure_ceiling": "measure the simulator's ceiling before the run (adds ~20 s)",
 }
 

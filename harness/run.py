@@ -248,7 +248,8 @@ def measure(
         consumed = found
     else:
         consumed = this_run(read_events_log(system.log_paths), run_id)
-    metrics = compute_metrics(records, consumed, cfg.to_dict(), env, ceiling_rps=ceiling)
+    metrics = compute_metrics(records, consumed, cfg.to_dict(), env, ceiling_rps=ceiling,
+                              simulator_busy=result.busy)  # fmt: skip
     if topic_audit and system.log_paths:
         # Both audits of one run: the consumers' log must account for the same events.
         logged = wait_logged(system.log_paths, run_id, len(found), timeout=10)

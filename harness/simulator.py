@@ -32,6 +32,7 @@ import asyncio
 import json
 import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -80,11 +81,18 @@ def _ticker(config: SimulatorConfig, clock: Clock, bar: tqdm) -> Callable[[int],
     return on_tick
 
 
-def _drive(config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm) -> DriveStats:
+def _drive(
+    config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm
+) -> tuple[DriveStats, float | None]:
+    """The drive's stats, and how busy its event loop was: CPU seconds of the thread that ran it
+    per second of the drive (1.0 = a whole core; None with several client processes)."""
     on_tick = _ticker(config, clock, bar)
     if config.processes > 1:
-        return run_processes(config, clock, log, on_tick)
-    return asyncio.run(drive(config, clock, log, share(config, 0, 1), on_tick=on_tick))
+        return run_processes(config, clock, log, on_tick), None
+    cpu = time.thread_time()
+    stats = asyncio.run(drive(config, clock, log, share(config, 0, 1), on_tick=on_tick))
+    wall = stats.end - stats.start
+    return stats, ((time.thread_time() - cpu) / wall if wall > 0 else None)
 
 
 def _send_rate(config: SimulatorConfig, log: RequestLog, start: float, requests: int) -> float:
@@ -99,6 +107,7 @@ def _summarise(
     frame: pd.DataFrame,
     stats: DriveStats,
     path: Path | None,
+    busy: float | None = None,
 ) -> SimulationResult:
     start, duration = stats.start, stats.end - stats.start
     ids = log.run_requests()
@@ -125,6 +134,7 @@ def _summarise(
         cap_waits=stats.cap_waits,
         max_in_flight=stats.max_in_flight,
         records_path=path,
+        busy=busy,
     )
 
 
@@ -138,10 +148,10 @@ def simulate(
     clock = Clock()
     log = RequestLog(config)
     with _progress_bar(config, progress) as bar:
-        stats = _drive(config, clock, log, bar)
+        stats, busy = _drive(config, clock, log, bar)
     frame = events_frame(log, clock, stats.start)
     path = write_records(frame, Path(out_dir)) if out_dir is not None else None
-    result = _summarise(config, log, frame, stats, path)
+    result = _summarise(config, log, frame, stats, path, busy)
     if progress:
         print(result.closing_line(), flush=True)
     return result

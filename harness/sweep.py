@@ -45,7 +45,6 @@ from harness.kernels import papermill_kernel_kwargs
 from harness.params import ParameterError, RunConfig
 from harness.paths import DEFAULT_GRID, NOTEBOOKS, PROJECT_ROOT
 from harness.progress import PointProgress, result_line
-from harness.run import measure_api_ceiling
 from harness.rundir import (
     CAPACITY_FILE,
     FAILURE_FILE,
@@ -199,30 +198,6 @@ def execute_experiment_notebook(
     )
 
 
-class CeilingCache:
-    """The simulator's ceiling (requests/s against the same server with a no-op handler), measured
-    once per distinct client/server shape of the sweep, so each run can say if it was client-bound."""
-
-    KEYS = ("threads", "endpoint", "events_per_request", "server", "workers", "worker_threads")
-
-    def __init__(self) -> None:
-        self.values: dict[tuple, float | None] = {}
-
-    def get(self, params: dict, log_dir: Path) -> float | None:
-        try:
-            cfg = RunConfig.from_dict(params)
-        except ValueError:
-            return None  # a bad point: it fails in its own notebook, where the error is recorded
-        key = tuple(getattr(cfg, k) for k in self.KEYS)
-        if key not in self.values:
-            try:
-                self.values[key] = measure_api_ceiling(cfg, log_dir, events=5000, repeats=1)
-            except Exception as exc:  # the runs still run; they just cannot be judged
-                print(f"[sweep] ceiling not measured: {exc}", file=sys.stderr)
-                self.values[key] = None
-        return self.values[key]
-
-
 def schedule(points: list[dict], repeat: int) -> list[tuple[int, int]]:
     """(point index, repetition) pairs, round-robin over the points: repetition 1 of every point,
     then repetition 2, ..., so that a shared machine's drift spreads over all points. A capacity
@@ -265,7 +240,6 @@ def run_sweep(
     execute: Callable[..., None] = execute_experiment_notebook,
     execute_capacity: Callable[..., None] = execute_capacity_notebook,
     progress: bool = True,
-    measure_ceilings: bool = True,
     slos: list[str] | None = None,
     command: str | None = None,
 ) -> pd.DataFrame:
@@ -290,7 +264,6 @@ def run_sweep(
     if not external and not all(_needs_own_cluster(p) for p in points):
         shared = EmbeddedKafka(root=out_dir / "kafka").start()
     runs: list[tuple[int, int, Path]] = []
-    ceilings = CeilingCache()
     order = schedule(points, repeat)
     try:
         with PointProgress(len(order), desc="runs", enabled=progress) as bar:
@@ -309,8 +282,6 @@ def run_sweep(
                 started = time.monotonic()
                 error = None
                 try:
-                    if measure_ceilings and params.get("bootstrap_servers"):
-                        params.setdefault("ceiling_rps", ceilings.get(params, out_dir / "ceilings"))
                     if is_capacity(point):
                         execute_capacity(point, params, run_dir, kernel_name, slos)
                     else:

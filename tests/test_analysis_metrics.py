@@ -160,6 +160,16 @@ def test_client_bound_against_the_ceiling():
     assert unknown["client_bound"] is None
 
 
+def test_client_bound_is_the_simulators_own_busy_share_when_known():
+    sent = 1000.0 + np.arange(101) * 0.01
+    recs = records([f"e{i}" for i in range(101)], sent, sent + 0.0)
+    # Near the ceiling, but the simulator's loop was mostly idle: the system was the limit.
+    idle = compute_metrics(recs, _empty_log(), {}, {}, ceiling_rps=110.0, simulator_busy=0.3)
+    busy = compute_metrics(recs, _empty_log(), {}, {}, ceiling_rps=1000.0, simulator_busy=0.95)
+    assert idle["client_bound"] is False and idle["simulator_busy"] == 0.3
+    assert busy["client_bound"] is True
+
+
 def test_metrics_are_strict_json_even_when_empty():
     config = {"threads": np.int64(8), "rate": None, "linger_ms": np.float64("nan")}
     environment = {"cpu_count": np.int32(2), "started_at": pd.Timestamp("2025-01-01")}

@@ -68,7 +68,7 @@ def test_a_sweep_with_capacity_true_gives_capacity_eps_for_both_points(kafka, tm
         "bootstrap_servers": kafka.bootstrap_servers,
         "capacity": True, "p99_objective_ms": OBJECTIVE_MS,
     }  # fmt: skip
-    summary = sweep.run_sweep(grid, tmp_path / "sweep", progress=False, measure_ceilings=False)
+    summary = sweep.run_sweep(grid, tmp_path / "sweep", progress=False)
     assert len(summary) == 2 and (summary["status"] == "ok").all(), summary.get("error")
     assert summary["capacity_eps"].notna().all() and (summary["capacity_eps"] > 0).all()
     assert summary["capacity_reason"].notna().all()

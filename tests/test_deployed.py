@@ -63,7 +63,7 @@ def test_sweep_gives_a_kafka_outage_point_its_own_cluster(tmp_path, monkeypatch)
         "events": 600, "rate": 200, "warmup_s": 0, "threads": 5,
         "extra_points": [{"label": "outage", "fault": "kafka-outage", "outage_s": 1}],
     }  # fmt: skip
-    summary = run_sweep(grid, tmp_path, execute=_run_directly, measure_ceilings=False,
+    summary = run_sweep(grid, tmp_path, execute=_run_directly,
                         progress=False)  # fmt: skip
     assert list(summary["status"]) == ["ok", "ok"], summary.get("error")
     shared, outage = summary.iloc[0], summary.iloc[1]

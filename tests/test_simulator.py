@@ -160,6 +160,7 @@ def test_closed_loop_sends_every_event_once(serve, tmp_path, http_client):
     assert records["event_id"].tolist() == [f"r1-{i}" for i in range(500)]
     assert records["accepted"].all() and (records["status"] == 200).all()
     assert records["scheduled_at"].isna().all()
+    assert 0 < result.busy < 1.5  # CPU seconds of its loop per second (a core at most, plus noise)
 
 
 def test_sent_at_in_body_matches_the_record(serve, tmp_path):

@@ -30,7 +30,7 @@ def test_a_sweep_with_repeat_interleaves_points_and_gives_intervals(kafka, tmp_p
     grid = {"events": 400, "warmup_s": 0, "threads": [5, 10], "repeat": 2,
             "bootstrap_servers": kafka.bootstrap_servers,
             "slo": ["counts.lost == 0", "latency_ms.http.p99 < 0.001"]}  # fmt: skip
-    summary = run_sweep(grid, tmp_path, execute=execute, measure_ceilings=False, progress=False)
+    summary = run_sweep(grid, tmp_path, execute=execute, progress=False)
     assert order == [(5, "rep-1"), (10, "rep-1"), (5, "rep-2"), (10, "rep-2")]
     run_dirs = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("runs/*/rep-*"))
     assert run_dirs == ["runs/01-threads=5/rep-1", "runs/01-threads=5/rep-2",

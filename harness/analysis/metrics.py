@@ -37,6 +37,8 @@ from harness.analysis.steadiness import steadiness, window_series
 from harness.loadgen.result import event_counts
 
 CLIENT_BOUND_FRACTION = 0.8  # at >= 80% of the simulator's own ceiling, it may be the limit
+# The simulator's event loop busy this share of the drive: it was sending as fast as it could.
+CLIENT_BUSY_SHARE = 0.9
 _TOP_ERRORS = 5
 
 
@@ -102,14 +104,20 @@ def _rate(count: int, seconds: float | None) -> float | None:
 
 
 def _load_facts(
-    records: pd.DataFrame, measured: pd.DataFrame, config: dict, ceiling_rps: float | None
+    records: pd.DataFrame,
+    measured: pd.DataFrame,
+    config: dict,
+    ceiling_rps: float | None,
+    simulator_busy: float | None,
 ) -> dict:
-    """What the client achieved, and whether it (not the system) may have been the limit.
+    """What the client achieved, and whether it (not the system) was the limit.
 
     requests: all of the run's requests (a count). client_duration_s and achieved_rate_*: the
     measured events (requests) over the client's measured window, first sent_at to last done_at.
-    client_bound: achieved request rate >= 80% of `ceiling_rps` (the simulator's own maximum,
-    measured against a no-op server); null when no ceiling is known.
+    client_bound: the simulator's event loop was busy >= 90% of the drive (`simulator_busy`, CPU
+    seconds of its thread per second: it could not have sent faster). Without that figure (records
+    analysed on their own, several client processes): achieved request rate >= 80% of
+    `ceiling_rps`, the simulator's rate against a no-op server; null when neither is known.
     """
     n_requests = int(measured["request_id"].nunique())
     client_s = (
@@ -118,7 +126,9 @@ def _load_facts(
     client_s = client_s if client_s and np.isfinite(client_s) and client_s > 0 else None
     rps = _rate(n_requests, client_s)
     bound = None
-    if ceiling_rps is not None and rps is not None:
+    if simulator_busy is not None:
+        bound = simulator_busy >= CLIENT_BUSY_SHARE
+    elif ceiling_rps is not None and rps is not None:
         bound = rps >= CLIENT_BOUND_FRACTION * ceiling_rps
     return {
         "requests": int(records["request_id"].nunique()),
@@ -128,6 +138,7 @@ def _load_facts(
         "achieved_rate_eps": _rate(len(measured), client_s),
         "achieved_rate_rps": rps,
         "ceiling_rps": ceiling_rps,
+        "simulator_busy": simulator_busy,
         "client_bound": bound,
     }
 
@@ -156,6 +167,7 @@ def compute_metrics(
     config: dict,
     environment: dict,
     ceiling_rps: float | None = None,
+    simulator_busy: float | None = None,
 ) -> dict:
     """The metrics.json dict of one run (JSON-serializable: plain types, null for missing)."""
     config, environment = config or {}, environment or {}
@@ -180,7 +192,7 @@ def compute_metrics(
         },
         "window": window,
         "steadiness": _steadiness(match, measured, window),
-        **_load_facts(records, measured_records, config, ceiling_rps),
+        **_load_facts(records, measured_records, config, ceiling_rps, simulator_busy),
         **_delivery_facts(records, log_df, match),
         "not_sent": int((~left).sum()),
     }

@@ -70,6 +70,9 @@ class SimulationResult:
     cap_waits: int  # open loop: requests that waited for the in-flight cap
     max_in_flight: int  # the most requests that were outstanding at once
     records_path: Path | None = None
+    # CPU seconds of the simulator's event loop per second of the drive (1.0: a whole core, so
+    # the load generator itself was the limit); None with several client processes.
+    busy: float | None = None
     ceiling_rps: float | None = None
     client_bound: bool | None = None
 
