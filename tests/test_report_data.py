@@ -92,7 +92,7 @@ def test_capacity_joins_the_summary_when_the_sweep_searched_it():
     assert (
         "1,300 events/s for threads=200 linger_ms=50 (at least, stopped by generator)" in capacity
     )
-    assert "400 events/s for the seed-style baseline (stopped by latency)" in capacity
+    assert "400 events/s for seed-style (stopped by latency)" in capacity
     assert charts.capacity_note(sweep_of(table)) == ""
     assert "capacity: true" in charts.capacity_note(sweep_of(points()))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import math
 
-import numpy as np
 import pandas as pd
 
 from harness import plots
@@ -20,6 +19,7 @@ from harness.report.sweepdata import (
     best_index,
     bools,
     has_intervals,
+    is_capacity_search,
     number,
     setting_names,
 )
@@ -48,7 +48,13 @@ def indistinguishable_from_best(sweep: Sweep, best: object, names: pd.Series) ->
     table = compare_to_best(sweep.runs, sweep.points.loc[best, "point"])
     if table.empty:
         return []
-    by_point = dict(zip(sweep.points["point"], names, strict=True))
+    # Ranked against the best: the grid's repeated points, not capacity searches (an open-loop
+    # step) nor points run once (nothing can be told of those).
+    points = sweep.points
+    ranked = points.loc[~is_capacity_search(points) & (pd.to_numeric(points.get(
+        "repeats_ok", points.get("repeats")), errors="coerce") > 1), "point"]  # fmt: skip
+    table = table[table["point"].isin(set(ranked))]
+    by_point = dict(zip(points["point"], names, strict=True))
     return [by_point.get(p, str(p)) for p in table.loc[table["indistinguishable"], "point"]]
 
 
@@ -110,16 +116,20 @@ def _capacity_sentence(sweep: Sweep, best, baseline, names, objective: float) ->
     points = sweep.points
     if "capacity_eps" not in points or points["capacity_eps"].isna().all():
         return None
-    capacity = pd.to_numeric(points["capacity_eps"], errors="coerce")
-    top = capacity.idxmax()
-    parts = [
-        f"Capacity under the objective ({objective:g} ms): <b>{capacity[top]:,.0f} events/s</b> "
-        f"for {html.escape(names[top])}{_reason(points, top)}"
-    ]
-    if baseline is not None and baseline != top and math.isfinite(capacity.get(baseline, np.nan)):
-        parts.append(f"{capacity[baseline]:,.0f} events/s for the seed-style baseline"
-                     f"{_reason(points, baseline)}")  # fmt: skip
-    return "; ".join(parts) + "."
+    searches = points[is_capacity_search(points)]
+    found = pd.to_numeric(searches["capacity_eps"], errors="coerce")
+    bound = pd.to_numeric(searches.get("capacity_bound_eps", found), errors="coerce")
+    parts = []
+    for i in bound.fillna(found).sort_values(ascending=False).index:
+        name = html.escape(names[i])
+        if math.isfinite(found[i]):
+            parts.append(f"<b>{found[i]:,.0f} events/s</b> for {name}{_reason(points, i)}")
+        elif math.isfinite(bound[i]):  # at least (no step failed, or generator-bound) / below
+            word = "below" if searches.loc[i, "capacity_result"] == "below" else "at least"
+            parts.append(f"{word} {bound[i]:,.0f} events/s for {name}{_reason(points, i)}")
+    if not parts:
+        return None
+    return f"Capacity under the objective ({objective:g} ms): " + "; ".join(parts) + "."
 
 
 def _reason(points: pd.DataFrame, index) -> str:
@@ -153,18 +163,23 @@ def summary_sentences(sweep: Sweep, p99_objective_ms: float) -> list[str]:
 
 def _size_sentence(sweep: Sweep) -> str:
     points = sweep.points
-    reps = pd.to_numeric(points.get("repeats"), errors="coerce") if "repeats" in points else None
+    searches = int(is_capacity_search(points).sum())
+    runs = points[~is_capacity_search(points)]
+    reps = pd.to_numeric(runs.get("repeats"), errors="coerce") if "repeats" in runs else None
     most = int(reps.max()) if reps is not None and reps.notna().any() else 1
     env = sweep.environment
     where = f" on {env.get('cpu_count', '?')} CPUs ({env.get('hostname', '?')})" if env else ""
+    also = f", plus {searches} capacity search(es)" if searches else ""
+    if runs.empty:
+        return f"Each of the {searches} settings is a capacity search{where}, run once."
     if most <= 1:
         return (
-            f"Each of the {len(points)} settings ran once{where}, so no figure has an interval: "
-            "treat differences of a few percent as noise."
+            f"Each of the {len(runs)} settings ran once{where}{also}, so no figure has an "
+            "interval: treat differences of a few percent as noise."
         )
     return (
-        f"Each of the {len(points)} settings ran {most} times{where}; figures are medians with "
-        "their 95% confidence intervals."
+        f"Each of the {len(runs)} settings ran {most} times{where}{also}; figures are medians "
+        "with their 95% confidence intervals."
     )
 
 

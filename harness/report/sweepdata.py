@@ -150,9 +150,18 @@ def grid_points(points: pd.DataFrame) -> pd.DataFrame:
     return points[points["label"].isna() | points["label"].astype(str).str.strip().eq("")]
 
 
+def is_capacity_search(points: pd.DataFrame) -> pd.Series:
+    """The points that are capacity searches: their figures are those of an open-loop step at
+    the capacity found, not of the grid's closed loop, so they are not ranked with the others."""
+    found = [points[c].notna() for c in ("capacity_result", "capacity_eps") if c in points]
+    return pd.concat(found, axis=1).any(axis=1) if found else pd.Series(False, points.index)
+
+
 def best_index(points: pd.DataFrame, p99_objective_ms: float) -> object:
-    """The index of the point with the highest throughput under the objective, or None."""
-    best = best_point(points, p99_objective_ms)
+    """The index of the point (not a capacity search) with the highest throughput under the
+    objective, or None."""
+    searches = is_capacity_search(points)
+    best = best_point(points[~searches] if not searches.all() else points, p99_objective_ms)
     return None if best is None else best.name
 
 
