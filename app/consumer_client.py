@@ -40,6 +40,14 @@ class ClientConfig:
     def heartbeat_interval_ms(self) -> int:
         return min(3000, self.session_timeout_ms // 3)
 
+    @property
+    def max_poll_interval_ms(self) -> int:
+        """Also the group's rebalance timeout: how long a rebalance waits for members to rejoin.
+        The libraries' 5 minutes outlasted any drain after a broker outage (a consumer whose
+        session timed out during the outage waited that long for its new assignment); this loop
+        polls at least every second, so 30 s is ample."""
+        return max(30_000, 3 * self.session_timeout_ms)
+
 
 class CommitFailed(Exception):
     """The group rejected a commit (e.g. it rebalanced): the records will be delivered again."""
@@ -88,6 +96,7 @@ def _kafka_python_consumer(cfg: ClientConfig):
         fetch_max_wait_ms=cfg.fetch_max_wait_ms,
         session_timeout_ms=cfg.session_timeout_ms,
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+        max_poll_interval_ms=cfg.max_poll_interval_ms,
         # kafka-python backs off up to 30 s from a broker that refused connections; a killed
         # broker that restarts (and may lead partitions again) would wait that long. 1 s is
         # the Java client's default.
@@ -200,6 +209,7 @@ class ConfluentClient:
             "fetch.wait.max.ms": cfg.fetch_max_wait_ms,
             "session.timeout.ms": cfg.session_timeout_ms,
             "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
+            "max.poll.interval.ms": cfg.max_poll_interval_ms,
             "on_commit": self._on_commit,  # results of asynchronous commits, seen in consume()
         }
         config.update(cfg.security.for_client("confluent-kafka"))
