@@ -64,10 +64,12 @@ SLO = "slo"
 CAPACITY = "capacity"
 P99_OBJECTIVE = "p99_objective_ms"
 E2E_OBJECTIVE = "e2e_p99_objective_ms"
+# A capacity point's search settings: grid key -> the capacity notebook's parameter.
+SEARCH_KEYS = {"capacity_precision": "precision", "capacity_max_steps": "max_steps"}
 # Keys of a grid file that configure the sweep rather than a run.
 SWEEP_KEYS = (EXTRA, REPEAT, SLO)
 # Keys of a point that say how to measure it, not how to run the system: not run parameters.
-POINT_KEYS = (LABEL, CAPACITY, P99_OBJECTIVE, E2E_OBJECTIVE)
+POINT_KEYS = (LABEL, CAPACITY, P99_OBJECTIVE, E2E_OBJECTIVE, *SEARCH_KEYS)
 
 
 def load_grid(path: str | Path | None = None, inline: dict | None = None) -> dict:
@@ -144,10 +146,11 @@ def is_capacity(point: dict) -> bool:
 
 def capacity_objective(point: dict):
     """The objective of a capacity point (ValueError, what to pass, when it cannot work)."""
-    from harness.capacity import Objective
+    from harness.capacity import Objective, SearchSettings
 
     if point.get(P99_OBJECTIVE) is None:
         raise ValueError(f"a point with capacity: true needs {P99_OBJECTIVE} (its objective)")
+    SearchSettings(**{param: point[key] for key, param in SEARCH_KEYS.items() if key in point})
     return Objective(p99_ms=point[P99_OBJECTIVE], e2e_p99_ms=point.get(E2E_OBJECTIVE))
 
 
@@ -225,6 +228,7 @@ def execute_capacity_notebook(
             "p99_objective_ms": float(point[P99_OBJECTIVE]),
             "e2e_p99_objective_ms": point.get(E2E_OBJECTIVE),
             "slo": list(slos or []),
+            **{param: point[key] for key, param in SEARCH_KEYS.items() if key in point},
         },
         cwd=str(run_dir),
         kernel_name=kernel_name,

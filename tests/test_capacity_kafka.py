@@ -67,6 +67,7 @@ def test_a_sweep_with_capacity_true_gives_capacity_eps_for_both_points(kafka, tm
         "threads": 20, "warmup_s": 0.5, "duration_s": 2.0,  # a step: 0.5 s warm-up + 2 s
         "bootstrap_servers": kafka.bootstrap_servers,
         "capacity": True, "p99_objective_ms": OBJECTIVE_MS,
+        "capacity_precision": 0.15, "capacity_max_steps": 6,  # a coarse search: the test is the wiring
     }  # fmt: skip
     summary = sweep.run_sweep(grid, tmp_path / "sweep", progress=False)
     assert len(summary) == 2 and (summary["status"] == "ok").all(), summary.get("error")

@@ -85,6 +85,7 @@ def test_repetitions_are_interleaved_and_a_capacity_search_runs_once():
         ({"repeat": "3x"}, "repeat must be a whole number >= 1"),
         ({"capacity": True}, "needs p99_objective_ms"),
         ({"capacity": True, "p99_objective_ms": 0}, "p99 objective must be a number"),
+        ({"capacity": True, "p99_objective_ms": 9, "capacity_precision": 2}, "precision"),
         ({"slo": ["latency_ms.http.p99 <"]}, "is not KEY OP NUMBER"),
     ],
 )
