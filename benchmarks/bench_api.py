@@ -112,12 +112,9 @@ class Target:
 
     def wait_logged(self, lines: int, timeout_s: float = 120.0) -> float | None:
         """Epoch seconds when the log first held `lines` lines (polled every 5 ms); None if never."""
-        deadline = time.monotonic() + timeout_s
-        while self.logged.poll() < lines:
-            if time.monotonic() > deadline or not self.consumer.process.running():
-                return None
-            time.sleep(0.005)
-        return time.time()
+        reached = self.logged.wait_for(lines, timeout_s, interval=0.005,
+                                       alive=self.consumer.process.running) >= lines  # fmt: skip
+        return time.time() if reached else None
 
     def stop(self) -> None:
         self.api.stop()

@@ -93,9 +93,7 @@ class Point:
         sampler = CpuSampler(broker_pids, interval_s=0.1).start()
         start = time.perf_counter()
         result = simulate(config, out_dir=None, progress=False)
-        deadline = time.monotonic() + args.drain_timeout
-        while self.counter.poll() < target and time.monotonic() < deadline:
-            time.sleep(0.02)
+        self.counter.wait_for(target, args.drain_timeout)
         elapsed = time.perf_counter() - start
         cpu = sampler.stop()
         logged = self.counter.lines - self.logged
