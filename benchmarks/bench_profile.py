@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_profile.py [--duration 10] [--quick] [--json PATH]
         [--only full,seed,noop,analysis] [--bootstrap-servers B]
 
-- full / noop / seed: the API as bench_api.py runs it (gunicorn + `ack` + kafka-python; gunicorn +
-  `noop`; Werkzeug + `flush`), 200 closed-loop senders of single events; `py-spy record --gil`
+- full / noop / seed: the API as bench_api.py runs it (the default server and client with `ack`
+  delivery; the default server with `noop`; seed-style: Werkzeug + `flush` + kafka-python), 200
+  closed-loop senders of single events; `py-spy record --gil`
   samples every worker process for `--duration` seconds, so only samples where Python code held
   the GIL count: the API's own CPU-bound work, which is what limits it on 2 cores.
 - analysis: `py-spy record` of a child that parses and summarizes a synthetic log of `--lines`
@@ -33,18 +34,19 @@ from pathlib import Path
 from broker import broker
 from figures import Figures, add_runner_flags
 
-from app.settings import ProducerSettings
+from app.settings import DEFAULT_CLIENT, DEFAULT_SERVER, ProducerSettings
 from harness import admin
 from harness.environment import library_version, machine_line
+from harness.params import SEED_STYLE
 from harness.processes import ManagedProcess
 from harness.services import ApiService
 from harness.simulator import SimulatorConfig, simulate
 
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
-SCENARIOS = {  # name: (server, delivery)
-    "full": ("gunicorn", "ack"),
-    "noop": ("gunicorn", "noop"),
-    "seed": ("werkzeug", "flush"),
+SCENARIOS = {  # name: (server, delivery, client)
+    "full": (DEFAULT_SERVER, "ack", DEFAULT_CLIENT),
+    "noop": (DEFAULT_SERVER, "noop", DEFAULT_CLIENT),
+    "seed": (SEED_STYLE["server"], SEED_STYLE["delivery"], SEED_STYLE["client"]),
 }
 PACKAGES = {  # first path component as py-spy prints it -> the name shown
     "kafka": "kafka-python", "confluent_kafka": "confluent-kafka", "gunicorn": "gunicorn",
@@ -113,7 +115,7 @@ def summarize(stacks: Counter, tool: str, target: str) -> dict:
 
 
 def worker_pids(pid: int) -> list[int]:
-    """gunicorn's workers (the master's children), or the process itself (Werkzeug)."""
+    """The server's workers (gunicorn's or granian's children), or the process itself (Werkzeug)."""
     try:
         kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
@@ -128,11 +130,11 @@ def spy(pid: int, duration: int, out: Path, gil: bool) -> ManagedProcess:
 
 
 def profile_api(name: str, bootstrap: str, args, tmp: Path) -> dict[str, dict]:
-    server, delivery = SCENARIOS[name]
+    server, delivery, client = SCENARIOS[name]
     topic = f"profile-{name}-{uuid.uuid4().hex[:6]}"
     admin.create_topic(bootstrap, topic, 3, 1)
     settings = ProducerSettings.from_env({}, bootstrap_servers=bootstrap, topic=topic,
-                                         delivery=delivery)  # fmt: skip
+                                         delivery=delivery, client=client)  # fmt: skip
     with ApiService(settings, tmp / f"api-{name}.log", server=server) as api:
         warm = simulate(
             SimulatorConfig(url=api.url, events=1000, threads=200), None, progress=False
@@ -159,7 +161,7 @@ def profile_api(name: str, bootstrap: str, args, tmp: Path) -> dict[str, dict]:
     for out in outs:
         if out.exists():
             stacks.update(read_collapsed(out))
-    target = (f"{server} + `{delivery}` delivery, {len(pids)} worker process(es), 200 senders of "
+    target = (f"{server} + `{delivery}` delivery ({client}), {len(pids)} worker process(es), 200 senders of "
               f"single events at {result.achieved_eps:,.0f} events/s; samples with the GIL held")  # fmt: skip
     tool = f"py-spy {library_version('py-spy')} (--gil, 100 Hz)"
     profiles = {f"API, {name}": summarize(stacks, tool, target)}
