@@ -45,6 +45,7 @@ from harness.kernels import papermill_kernel_kwargs
 from harness.params import ParameterError, RunConfig
 from harness.paths import DEFAULT_GRID, NOTEBOOKS, PROJECT_ROOT
 from harness.progress import PointProgress, result_line
+from harness.run import progress_printer, warm_up_broker
 from harness.rundir import (
     CAPACITY_FILE,
     FAILURE_FILE,
@@ -259,10 +260,11 @@ def run_sweep(
     names = [point_name(i, p, varying) for i, p in enumerate(points, 1)]
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     env = environment()
-    write_json(out_dir / SWEEP_FILE, {
+    sweep_info = {
         "grid": grid, "points": len(points), "repeat": repeat, "slo": slos,
         "command": command, "environment": env,
-    })  # fmt: skip
+    }  # fmt: skip
+    write_json(out_dir / SWEEP_FILE, sweep_info)
     external = choose_bootstrap(grid.get("bootstrap_servers"))
     shared = None
     if not external and not all(_needs_own_cluster(p) for p in points):
@@ -270,6 +272,10 @@ def run_sweep(
     runs: list[tuple[int, int, Path]] = []
     order = schedule(points, repeat)
     try:
+        if shared is not None:
+            first = next(points[i] for i, _ in order if not _needs_own_cluster(points[i]))
+            sweep_info["broker_warmup"] = _warm_shared_broker(first, shared, progress)
+            write_json(out_dir / SWEEP_FILE, sweep_info)
         with PointProgress(len(order), desc="runs", enabled=progress) as bar:
             for index, k in order:
                 point = points[index]
@@ -307,6 +313,21 @@ def run_sweep(
     summary.to_csv(out_dir / SUMMARY_FILE, index=False)
     points_table(summary).to_csv(out_dir / POINTS_FILE, index=False)
     return summary
+
+
+def _warm_shared_broker(point: dict, shared: EmbeddedKafka, progress: bool) -> dict | None:
+    """The sweep's broker is warmed once, with the load of the first point that runs on it (a
+    point starting its own brokers warms them itself). A warm-up that fails is reported and the
+    sweep goes on: the point's own runs will show the error where it belongs."""
+    say = progress_printer(progress)
+    try:
+        cfg = RunConfig.from_dict(run_params(point))
+        if cfg.broker_warmup_s <= 0:
+            return None
+        return warm_up_broker(cfg, shared.bootstrap_servers, say)
+    except Exception as exc:
+        say(f"broker warm-up failed ({_short_error(exc)}); the first run may meet a cold broker")
+        return {"error": _short_error(exc)}
 
 
 def _result_line(name: str, run_dir: Path, error: str | None, elapsed_s: float) -> str:

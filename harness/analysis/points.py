@@ -38,7 +38,7 @@ SLO = "slo"
 # that differ only in these are repetitions of one point.
 NOT_POINT_PARAMS = frozenset(
     {"bootstrap_servers", "api_url", "topic", "ceiling_rps", "measure_ceiling", "random_seed",
-     "drain_timeout_s", "repeat"}
+     "drain_timeout_s", "broker_warmup_s", "repeat"}
 )  # fmt: skip
 CONFIG_PREFIX = "config."
 
