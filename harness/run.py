@@ -59,14 +59,22 @@ def outside_event_loop(fn, *args, **kwargs):
 
 
 def wait_drained(
-    log_paths: list[Path], accepted_ids: set[str], consumers: list[ConsumerService], timeout: float
+    log_paths: list[Path],
+    accepted_ids: set[str],
+    consumers: list[ConsumerService],
+    timeout: float,
+    lines_before: int = 0,
 ) -> dict:
-    """Until every accepted event id is in the logs, a consumer dies, or `timeout` passes."""
+    """Until every accepted event id is in the logs, a consumer dies, or `timeout` passes.
+
+    The logs are read whole only once they hold as many lines as were accepted since
+    `lines_before` (their line count before this load): a system measured many times (capacity
+    steps) would otherwise re-read every earlier step's lines at each poll."""
     counter = LogCounter(log_paths)
     start = time.monotonic()
     missing = len(accepted_ids)
     while True:
-        if counter.poll() >= len(accepted_ids):
+        if counter.poll() - lines_before >= len(accepted_ids):
             logged = set(read_events_log(log_paths)["event_id"])
             missing = len(accepted_ids - logged)
             if not missing:
@@ -244,6 +252,7 @@ def measure(
         report["broker_warmup"] = system.broker_warmup
     topic_audit = cfg.audit == "topic"
     offsets = audit.start_offsets(system.bootstrap, system.topic) if topic_audit else None
+    lines_before = LogCounter(system.log_paths).poll()
     trigger = steps = None
     if cfg.fault != "none":
         steps = faults.plan(cfg, system.kafka, system.consumers, system.api, system.topic,
@@ -265,7 +274,7 @@ def measure(
     if system.log_paths:
         say(f"waiting for the consumers to log {len(accepted)} accepted events")
         report["drain"] = wait_drained(system.log_paths, accepted, system.consumers,
-                                       cfg.drain_timeout_s)  # fmt: skip
+                                       cfg.drain_timeout_s, lines_before)  # fmt: skip
     report["simulator"] = result.to_dict()
     ceiling = system.ceiling_rps
     if topic_audit:
