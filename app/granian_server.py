@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from functools import partial
 from multiprocessing.util import Finalize
 
@@ -40,8 +41,12 @@ def load_worker_app(settings: ProducerSettings) -> Flask:
 
 
 def run_granian(
-    settings: ProducerSettings, args: argparse.Namespace, worker_threads: int | None
+    settings: ProducerSettings,
+    args: argparse.Namespace,
+    worker_threads: int | None,
+    loader: Callable[[ProducerSettings], Flask] = load_worker_app,
 ) -> None:
+    """Serves `loader(settings)` (run in each worker after the fork); benchmarks pass their own."""
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
     from granian.server import Server
@@ -63,4 +68,4 @@ def run_granian(
         # stuck beyond that is killed rather than keeping the API from stopping.
         workers_kill_timeout=int(settings.delivery_timeout_s * 2 + 5),
     )
-    server.serve(target_loader=partial(load_worker_app, settings), wrap_loader=False)
+    server.serve(target_loader=partial(loader, settings), wrap_loader=False)

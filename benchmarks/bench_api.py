@@ -12,6 +12,10 @@ interleaved so that load drift hits every scenario alike):
 - full-gevent / full-gevent-confluent / noop-gevent: the same three on gevent workers;
 - granian / granian-confluent / noop-granian: the same three on granian (WSGI, blocking threads);
 - seed: the Werkzeug dev server (threaded) + `flush` per request, as the seed did it;
+- wait-granian: the default's app, server and settings with a client that only waits
+  (benchmarks/waiting_api.py: parked like `ack` delivery, released every linger.ms by a ticker,
+  no Kafka): beside noop-granian and the default, it splits what Kafka adds to the handler into
+  the wait for the acknowledgement and the client with its broker;
 - batch-<client>: POST /events with 500 events per request, `ack` delivery, on the default server.
 The API's defaults (app/settings.py: DEFAULT_SERVER and the client) name the "default" scenario:
 item 1 is the default against seed, item 2 the default against the no-op handler on its server.
@@ -54,7 +58,9 @@ from harness.rundir import LogCounter
 from harness.services import ApiService, ConsumerService
 from harness.simulator import SimulatorConfig, simulate
 
-QUICK_SCENARIOS = "full,full-confluent,noop,granian,granian-confluent,noop-granian,seed"
+QUICK_SCENARIOS = (
+    "full,full-confluent,noop,granian,granian-confluent,noop-granian,wait-granian,seed"
+)
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,11 @@ class Scenario:
     client: str = "kafka-python"
     endpoint: str = "single"
     api: str | None = None  # reuse another scenario's API (batch runs use the full ones)
+    simulated_acks: bool = False  # benchmarks/waiting_api.py: waits like `ack`, no Kafka
 
     @property
     def uses_kafka(self) -> bool:
-        return self.delivery != "noop"
+        return self.delivery != "noop" and not self.simulated_acks
 
 
 SCENARIOS = [
@@ -87,11 +94,23 @@ SINGLE = {(s.server, s.client, s.delivery): s.name for s in SCENARIOS}
 # The API's defaults: what `python -m app.producer` and `harness run` use unless told otherwise.
 DEFAULT = SINGLE[(DEFAULT_SERVER, ProducerSettings.client, ProducerSettings.delivery)]
 NOOP_OF = {s.server: s.name for s in SCENARIOS if s.delivery == "noop"}
+WAIT = "wait-granian"
+SCENARIOS.append(Scenario(WAIT, "granian", "ack", ProducerSettings.client, simulated_acks=True))
 SCENARIOS += [
     Scenario(f"batch-{client}", DEFAULT_SERVER, "ack", client, "batch",
              api=SINGLE[(DEFAULT_SERVER, client, "ack")])
     for client in CLIENTS
 ]  # fmt: skip
+
+
+class WaitingApi(ApiService):
+    """The API with simulated acknowledgements (benchmarks/waiting_api.py): the same flags."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        python, module_flag, module, *flags = self.process.cmd
+        assert (module_flag, module) == ("-m", "app.producer"), self.process.cmd
+        self.process.cmd = [python, str(Path(__file__).with_name("waiting_api.py")), *flags]
 
 
 def topic_size(bootstrap: str, topic: str) -> int:
@@ -168,7 +187,7 @@ def start_targets(scenarios, bootstrap: str, args, log_dir: Path) -> dict[str, T
                 bootstrap_servers=bootstrap, topic=topic, client=s.client, delivery=s.delivery,
                 linger_ms=args.linger_ms,
             )  # fmt: skip
-            api = ApiService(
+            api = (WaitingApi if s.simulated_acks else ApiService)(
                 settings, log_dir / f"api-{s.name}.log", server=s.server,
                 workers=args.workers if s.server != "werkzeug" else None,
                 worker_threads=args.worker_threads if s.server != "werkzeug" else None,
@@ -259,6 +278,13 @@ def ratios(figs: Figures, names) -> None:
         if delivery == "ack" and name != default:
             ratio(f"{name} ({server}, {client}) / seed-style", 1, name, "seed", 10)
             ratio(f"{name} / no-op on {server}", 2, name, NOOP_OF[server], 0.8)
+    # What Kafka adds to the default's handler, split: waiting for an ack, then the client and
+    # broker behind it (the same app and server; only the Publisher's client differs).
+    if DEFAULT_SERVER == "granian":
+        ratio("waiting handler (simulated acks, no Kafka) / no-op on granian", None, WAIT,
+              default_noop)  # fmt: skip
+        ratio(f"the default ({default}) / waiting handler: the Kafka client and broker", None,
+              default, WAIT)  # fmt: skip
     ratio("granian / gunicorn, no-op handler", None, "noop-granian", "noop")
     ratio("granian / gunicorn, full path (kafka-python)", None, "granian", "full")
     ratio("granian / gunicorn, full path (confluent-kafka)", None, "granian-confluent",

@@ -25,6 +25,7 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK")
 CATEGORIES = (  # the first cmdline fragment that matches names the category
     ("app.producer", "api"),
+    ("waiting_api.py", "api"),
     ("gunicorn", "api"),
     ("app.consumer", "consumer"),
     ("bench_consumer.py", "consumer"),
