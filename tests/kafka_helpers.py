@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -44,8 +45,27 @@ def wait_for_lines(paths: list[Path], n: int, procs: list[ManagedProcess], timeo
     pytest.fail(f"{got}/{n} lines within {timeout} s:\n" + "\n".join(p.log_tail() for p in procs))
 
 
+def _parent_pid(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the fields after "(comm)": state, ppid
+
+
+def descends_from_us(pid: int) -> bool:
+    """Whether this test process started `pid`, through any chain of children (a CLI, a kernel)."""
+    me = os.getpid()
+    while pid > 1:
+        pid = _parent_pid(pid)
+        if pid == me:
+            return True
+    return False
+
+
 def _broker_pids() -> set[int]:
-    """Every running Kafka broker JVM on this machine (kafka.Kafka is its main class)."""
+    """Every running Kafka broker JVM that this test process started, directly or not (kafka.Kafka
+    is its main class). Brokers of other programs on a shared machine are none of the test's."""
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -53,13 +73,14 @@ def _broker_pids() -> set[int]:
                 cmdline = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"kafka.Kafka" in cmdline:
+            if b"kafka.Kafka" in cmdline and descends_from_us(int(entry.name)):
                 pids.add(int(entry.name))
     return pids
 
 
 class BrokerWatch:
-    """Polls for broker processes that were not there when the watch began."""
+    """Polls for broker processes started from this test process that were not there when the
+    watch began."""
 
     def __init__(self) -> None:
         self.before = _broker_pids()
