@@ -18,8 +18,8 @@ from kafka.admin import KafkaAdminClient
 from kafka_helpers import count_lines, produce, wait_for_lines
 
 from harness import admin
-from harness.kafka import EmbeddedKafka
-from harness.processes import ManagedProcess
+from harness.kafka import EmbeddedKafka, describe_cluster
+from harness.processes import ManagedProcess, pid_alive
 
 LINE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) - (\{.*\})$")
 CLIENTS = ["kafka-python", "confluent-kafka"]
@@ -313,10 +313,29 @@ def test_unwritable_log_path_exits_nonzero_before_consuming(tmp_path):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Three brokers of this module's own (RF 3, min ISR 2, as the reliability runs): the tests
-    kill brokers, so they cannot share the session's broker."""
+    kill brokers, so they cannot share the session's broker. Leaving the context stops every
+    broker process (checked here, once the module's tests are done with the cluster)."""
     root = tmp_path_factory.mktemp("cluster")
     with EmbeddedKafka(brokers=3, root=root, min_insync_replicas=2) as kafka_cluster:
         yield kafka_cluster
+        pids = kafka_cluster.pids()
+    assert pids and not any(pid_alive(pid) for pid in pids), "a broker process outlived its context"
+
+
+@pytest.mark.kafka
+@pytest.mark.cluster
+def test_three_broker_cluster_replicates_with_three_isr(cluster):
+    """The embedded Kafka's three-broker cluster (tests/test_kafka.py tests one broker); here, on
+    this module's cluster before any broker is killed, so that one cluster start serves both."""
+    info = describe_cluster(cluster.bootstrap_servers)
+    assert sorted(b["broker_id"] for b in info["brokers"]) == [1, 2, 3]
+    assert info["controller_id"] in (1, 2, 3)
+    topic = f"replicated-{uuid.uuid4().hex[:8]}"
+    admin.create_topic(cluster.bootstrap_servers, topic, 3, 3)
+    isr = admin.in_sync_replicas(cluster.bootstrap_servers, topic)
+    assert set(isr) == {0, 1, 2}
+    assert all(sorted(replicas) == [1, 2, 3] for replicas in isr.values())
+    assert len(cluster.pids()) == 3
 
 
 @pytest.mark.kafka
@@ -335,8 +354,10 @@ def test_killing_the_group_coordinators_broker_does_not_stall_the_consumer(
     log = tmp_path / "events.log"
     proc = start_consumer(tmp_path, bootstrap, topic, group, log, client)
     wait_for_output(proc, "consumer ready")
-    events = make_events(3000)
-    producer = BackgroundProducer(bootstrap, topic, events, per_second=200)  # ~15 s
+    # ~10 s of events: the kill comes after 600 (~3 s), so they keep arriving for ~7 s after it,
+    # past the killed broker's fencing (broker.session.timeout.ms 4 s) and the coordinator's move.
+    events = make_events(2000)
+    producer = BackgroundProducer(bootstrap, topic, events, per_second=200)
     producer.start()
     wait_for_lines([log], 600, [proc])
     victim = group_coordinator(bootstrap, group)

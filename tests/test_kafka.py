@@ -8,8 +8,7 @@ import sys
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from harness import admin
-from harness.kafka import EmbeddedKafka, KafkaStartError, describe_cluster, new_cluster_id
+from harness.kafka import EmbeddedKafka, KafkaStartError, new_cluster_id
 from harness.ports import free_port, port_in_use
 from harness.processes import pid_alive
 
@@ -47,18 +46,8 @@ def test_produce_and_consume_1000_records_on_3_partitions(kafka, new_topic):
     assert values == {f"record-{i}" for i in range(1000)}
 
 
-def test_three_broker_cluster_replicates_with_three_isr(tmp_path):
-    with EmbeddedKafka(brokers=3, root=tmp_path, min_insync_replicas=2) as cluster:
-        info = describe_cluster(cluster.bootstrap_servers)
-        assert sorted(b["broker_id"] for b in info["brokers"]) == [1, 2, 3]
-        assert info["controller_id"] in (1, 2, 3)
-        admin.create_topic(cluster.bootstrap_servers, "replicated", 3, 3)
-        isr = admin.in_sync_replicas(cluster.bootstrap_servers, "replicated")
-        assert set(isr) == {0, 1, 2}
-        assert all(sorted(replicas) == [1, 2, 3] for replicas in isr.values())
-        pids = cluster.pids()
-        assert len(pids) == 3
-    assert not any(pid_alive(pid) for pid in pids), "a broker process outlived its context"
+# The three-broker cluster (replication, every broker process stopped with its context) is tested
+# in tests/test_consumer_kafka.py, on the cluster that module starts anyway.
 
 
 def test_context_stops_broker_even_when_body_raises(tmp_path):
