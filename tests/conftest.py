@@ -1,10 +1,17 @@
 """Shared fixtures: one real embedded Kafka broker for the whole session, a fresh topic per test.
 
 Tests that stop or kill brokers start their own `EmbeddedKafka` instead of using `kafka`.
+
+The suite runs on two pytest-xdist workers (pyproject.toml), each with its own session broker.
+Tests whose verdict rests on the machine's speed, or that take the machine's CPU away (CPU hogs),
+are marked `exclusive`: they run while the other worker runs nothing (see `_RunLock`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -54,3 +61,100 @@ def new_topic(kafka, request):
         return name
 
     return make
+
+
+class _RunLock:
+    """A readers-writer lock shared by the xdist workers of one run (flock on two files).
+
+    Every test holds it shared, an `exclusive` test holds it alone. A turnstile taken before either
+    keeps a waiting exclusive test from being overtaken by the other worker's next tests."""
+
+    def __init__(self, folder: str) -> None:
+        self._turnstile = open(Path(folder) / "turnstile", "a+")  # open for the session
+        self._lock = open(Path(folder) / "lock", "a+")
+        self.held: int | None = None  # fcntl.LOCK_SH or LOCK_EX while held
+
+    def acquire(self, mode: int) -> None:
+        fcntl.flock(self._turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._lock, mode)
+        finally:
+            fcntl.flock(self._turnstile, fcntl.LOCK_UN)
+        self.held = mode
+
+    def release(self) -> None:
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self.held = None
+
+
+_run_lock: _RunLock | None = None  # on an xdist worker
+_lock_folder: str | None = None  # on the xdist controller
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """(xdist controller) Every worker gets the folder of the run's lock."""
+    global _lock_folder
+    if _lock_folder is None:
+        _lock_folder = tempfile.mkdtemp(prefix="pytest-run-lock-")
+    node.workerinput["run_lock_folder"] = _lock_folder
+
+
+def pytest_configure(config) -> None:
+    global _run_lock
+    folder = getattr(config, "workerinput", {}).get("run_lock_folder")
+    if folder:
+        _run_lock = _RunLock(folder)
+
+
+def pytest_unconfigure(config) -> None:
+    if _lock_folder is not None:
+        shutil.rmtree(_lock_folder, ignore_errors=True)
+
+
+def _exclusive(item) -> bool:
+    return item is not None and item.get_closest_marker("exclusive") is not None
+
+
+# Modules of a minute or more that may share the machine: under xdist they start right after the
+# exclusive ones, so that the run does not end on one of them while the other worker is idle.
+LONG_MODULES = ["test_reliability", "test_consumer_kafka", "test_deployed", "test_notebooks",
+                "test_report_browser", "test_kafka", "test_broker_warmup"]  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under xdist (whole modules per worker, in this order): the exclusive modules first (they run
+    one after another anyway), then LONG_MODULES, then the rest in their usual order."""
+    if not getattr(config.option, "numprocesses", None):
+        return
+
+    def rank(item) -> tuple[int, int]:
+        module = item.path.stem
+        if _exclusive(item):
+            return (0, 0)
+        if module in LONG_MODULES:
+            return (1, LONG_MODULES.index(module))
+        return (2, 0)
+
+    items.sort(key=rank)  # stable: each module's tests keep their order
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Setup, call and teardown of a test under the run lock (outside pytest-timeout's timer: the
+    wait for the other worker is not the test's own time). An exclusive test keeps the lock for
+    the exclusive tests that follow it on this worker (a module's tests share its fixtures)."""
+    lock = _run_lock
+    if lock is None:
+        yield
+        return
+    mode = fcntl.LOCK_EX if _exclusive(item) else fcntl.LOCK_SH
+    if lock.held != mode:
+        if lock.held is not None:
+            lock.release()
+        lock.acquire(mode)
+    try:
+        yield
+    finally:
+        if mode == fcntl.LOCK_SH or not _exclusive(nextitem):
+            lock.release()

@@ -18,7 +18,8 @@ from harness import admin
 from harness.kafka import EmbeddedKafka
 from harness.services import ApiService
 
-pytestmark = pytest.mark.kafka
+# Alone on the machine under xdist (conftest.py): answers timed against the delivery timeout.
+pytestmark = [pytest.mark.kafka, pytest.mark.exclusive]
 
 DELIVERY_TIMEOUT = 2.0
 SLACK = 1.5  # process scheduling on a busy 2-core machine

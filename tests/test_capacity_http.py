@@ -28,6 +28,9 @@ from harness.processes import ManagedProcess
 from harness.rundir import LogCounter
 from harness.services import http_get
 
+# Alone on the machine under xdist (conftest.py): the generator's rate and lateness are judged.
+pytestmark = pytest.mark.exclusive
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "tests" / "capacity_app.py"
 STEPS = {"step_s": 2.5, "probe_s": 1.5}  # each step: 0.5 s warm-up + 2.5 s measured

@@ -15,12 +15,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pandas as pd
+import pytest
 
 from harness import sweep
 from harness.capacity import Objective, SearchSettings, search_capacity
 from harness.params import RunConfig
 from harness.run import measure, open_system
 from harness.rundir import POINTS_FILE
+
+# Alone on the machine under xdist (conftest.py): a capacity found, then checked by other runs.
+pytestmark = pytest.mark.exclusive
 
 OBJECTIVE_MS = 400.0
 STEP_S = 6.0  # steadiness judges windows of 5 whole seconds or more

@@ -21,7 +21,8 @@ from harness.params import SEED_STYLE, RunConfig
 from harness.run import measure, open_system, run_repetitions
 from harness.rundir import SUMMARY_FILE
 
-pytestmark = pytest.mark.kafka
+# Alone on the machine under xdist (conftest.py): CPU hogs, and verdicts on relative speed.
+pytestmark = [pytest.mark.kafka, pytest.mark.exclusive]
 
 REPEAT = 5
 HOGS = 6  # busy processes on 2 cores: the system under test gets a fraction of the CPU

@@ -14,6 +14,9 @@ from app.delivery import Publisher
 from app.producer_client import DeliveryStats, KafkaUnavailable, Pending
 from app.settings import ProducerSettings
 
+# Alone on the machine under xdist (conftest.py): waits timed to a tenth of a second.
+pytestmark = pytest.mark.exclusive
+
 
 class FakeClient:
     def __init__(self, ack_errors=None, ping_ok=True, send_fails_after=None):

@@ -19,6 +19,9 @@ from harness.loadgen.result import event_counts
 from harness.ports import free_port
 from harness.simulator import SimulatorConfig, main, measure_ceiling, simulate
 
+# Alone on the machine under xdist (conftest.py): its send schedule and durations are timed.
+pytestmark = pytest.mark.exclusive
+
 BatchAnswer = Callable[[list], tuple[int, dict]]
 
 

@@ -12,7 +12,8 @@ from harness.analysis.latency import summarize
 from harness.params import RunConfig
 from harness.run import run_experiment
 
-pytestmark = pytest.mark.kafka
+# Alone on the machine under xdist (conftest.py): the senders' deadline is checked to 0.1 s.
+pytestmark = [pytest.mark.kafka, pytest.mark.exclusive]
 
 
 def test_timed_run_with_warmup_measures_the_window_and_counts_everything(kafka, tmp_path):
