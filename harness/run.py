@@ -72,15 +72,13 @@ def wait_drained(
     steps) would otherwise re-read every earlier step's lines at each poll."""
     counter = LogCounter(log_paths)
     start = time.monotonic()
-    missing = len(accepted_ids)
     while True:
         if counter.poll() - lines_before >= len(accepted_ids):
-            logged = set(read_events_log(log_paths)["event_id"])
-            missing = len(accepted_ids - logged)
-            if not missing:
+            if not accepted_ids - set(read_events_log(log_paths)["event_id"]):
                 return {"drained": True, "drain_s": round(time.monotonic() - start, 3)}
         dead = [c for c in consumers if not c.process.running()]
         if dead or time.monotonic() - start > timeout:
+            missing = len(accepted_ids - set(read_events_log(log_paths)["event_id"]))
             return {
                 "drained": False,
                 "drain_s": round(time.monotonic() - start, 3),
