@@ -123,9 +123,11 @@ LONG_MODULES = ["test_reliability", "test_consumer_kafka", "test_deployed", "tes
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Under xdist (whole modules per worker, in this order): the exclusive modules first (they run
-    one after another anyway), then LONG_MODULES, then the rest in their usual order."""
-    if not getattr(config.option, "numprocesses", None):
+    """Under xdist (whole modules per worker, in this order: --no-loadscope-reorder): the exclusive
+    modules first (they run one after another anyway, and no worker then waits for the other's
+    test to end before each), then LONG_MODULES, then the rest in their usual order."""
+    on_xdist = hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None)
+    if not on_xdist:
         return
 
     def rank(item) -> tuple[int, int]:
