@@ -55,7 +55,7 @@ from harness import admin
 from harness.environment import library_version, machine_line
 from harness.params import SEED_STYLE
 from harness.rundir import LogCounter
-from harness.services import ApiService, ConsumerService
+from harness.services import API_ENTRY, ApiService, ConsumerService
 from harness.simulator import SimulatorConfig, simulate
 
 QUICK_SCENARIOS = (
@@ -95,22 +95,13 @@ SINGLE = {(s.server, s.client, s.delivery): s.name for s in SCENARIOS}
 DEFAULT = SINGLE[(DEFAULT_SERVER, ProducerSettings.client, ProducerSettings.delivery)]
 NOOP_OF = {s.server: s.name for s in SCENARIOS if s.delivery == "noop"}
 WAIT = "wait-granian"
+WAITING_API = str(Path(__file__).with_name("waiting_api.py"))  # the API's flags, simulated acks
 SCENARIOS.append(Scenario(WAIT, "granian", "ack", ProducerSettings.client, simulated_acks=True))
 SCENARIOS += [
     Scenario(f"batch-{client}", DEFAULT_SERVER, "ack", client, "batch",
              api=SINGLE[(DEFAULT_SERVER, client, "ack")])
     for client in CLIENTS
 ]  # fmt: skip
-
-
-class WaitingApi(ApiService):
-    """The API with simulated acknowledgements (benchmarks/waiting_api.py): the same flags."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        python, module_flag, module, *flags = self.process.cmd
-        assert (module_flag, module) == ("-m", "app.producer"), self.process.cmd
-        self.process.cmd = [python, str(Path(__file__).with_name("waiting_api.py")), *flags]
 
 
 def topic_size(bootstrap: str, topic: str) -> int:
@@ -187,8 +178,9 @@ def start_targets(scenarios, bootstrap: str, args, log_dir: Path) -> dict[str, T
                 bootstrap_servers=bootstrap, topic=topic, client=s.client, delivery=s.delivery,
                 linger_ms=args.linger_ms,
             )  # fmt: skip
-            api = (WaitingApi if s.simulated_acks else ApiService)(
+            api = ApiService(
                 settings, log_dir / f"api-{s.name}.log", server=s.server,
+                entry=(WAITING_API,) if s.simulated_acks else API_ENTRY,
                 workers=args.workers if s.server != "werkzeug" else None,
                 worker_threads=args.worker_threads if s.server != "werkzeug" else None,
             )  # fmt: skip

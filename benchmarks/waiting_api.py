@@ -16,16 +16,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from app.api import create_app  # noqa: E402
-from app.delivery import Publisher  # noqa: E402
-from app.flags import worker_threads  # noqa: E402
-from app.producer import build_parser, keep_freed_heap, settings_from_args  # noqa: E402
-from app.producer_client import DeliveryStats, Pending  # noqa: E402
-from app.settings import ProducerSettings  # noqa: E402
+from app.api import create_app
+from app.delivery import Publisher
+from app.flags import worker_threads
+from app.producer import build_parser, keep_freed_heap, settings_from_args
+from app.producer_client import DeliveryStats, Pending
+from app.settings import ProducerSettings
 
 
 class _Parked(Pending):

@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +39,9 @@ def _child_env(settings_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+API_ENTRY = ("-m", "app.producer")
+
+
 def api_command(
     settings: ProducerSettings,
     port: int,
@@ -48,12 +51,14 @@ def api_command(
     worker_threads: int | None = None,
     backpressure: int | None = None,
     python: str = sys.executable,
+    entry: Sequence[str] = API_ENTRY,
 ) -> list[str]:
     """The command line of the API; the producer settings themselves travel in the environment.
 
-    `workers` and `worker_threads` left None are the API's own defaults (app/flags.py).
+    `workers` and `worker_threads` left None are the API's own defaults (app/flags.py). `entry`
+    is what Python runs: the API, or a benchmark's variant that takes the same flags.
     """
-    cmd = [python, "-m", "app.producer", "--host", host, "--port", str(port), "--server", server]
+    cmd = [python, *entry, "--host", host, "--port", str(port), "--server", server]
     if workers is not None:
         cmd += ["--workers", str(workers)]
     if worker_threads is not None:
@@ -133,6 +138,7 @@ class ApiService(_Service):
         stop_timeout: float | None = None,
         detached: bool = False,
         cwd: Path | None = None,
+        entry: Sequence[str] = API_ENTRY,
     ) -> None:
         self.settings = settings
         self.host = host
@@ -143,9 +149,11 @@ class ApiService(_Service):
         # workers flush: SIGKILL must not come before that.
         if stop_timeout is None:
             stop_timeout = settings.delivery_timeout_s * 3 + 10
+        cmd = api_command(settings, self.port, host, server, workers, worker_threads,
+                          backpressure, entry=entry)  # fmt: skip
         self.process = ManagedProcess(
             "api",
-            api_command(settings, self.port, host, server, workers, worker_threads, backpressure),
+            cmd,
             log_path,
             env=_child_env(settings.to_env()),
             cwd=cwd,
