@@ -70,19 +70,21 @@ def wait_drained(
     The logs are read whole only once they hold as many lines as were accepted since
     `lines_before` (their line count before this load): a system measured many times (capacity
     steps) would otherwise re-read every earlier step's lines at each poll."""
+
+    def unlogged() -> int:
+        return len(accepted_ids - set(read_events_log(log_paths)["event_id"]))
+
     counter = LogCounter(log_paths)
     start = time.monotonic()
     while True:
-        if counter.poll() - lines_before >= len(accepted_ids):
-            if not accepted_ids - set(read_events_log(log_paths)["event_id"]):
-                return {"drained": True, "drain_s": round(time.monotonic() - start, 3)}
+        if counter.poll() - lines_before >= len(accepted_ids) and not unlogged():
+            return {"drained": True, "drain_s": round(time.monotonic() - start, 3)}
         dead = [c for c in consumers if not c.process.running()]
         if dead or time.monotonic() - start > timeout:
-            missing = len(accepted_ids - set(read_events_log(log_paths)["event_id"]))
             return {
                 "drained": False,
                 "drain_s": round(time.monotonic() - start, 3),
-                "missing_at_timeout": missing,
+                "missing_at_timeout": unlogged(),
                 "reason": "a consumer exited" if dead else f"drain timeout ({timeout:.0f} s)",
             }
         time.sleep(0.1)
