@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from harness.params import RunConfig
 from harness.processes import ManagedProcess
+from harness.run import run_experiment
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -22,6 +24,11 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
         producer.flush(timeout=30)
     finally:
         producer.close()
+
+
+def run_in_process(params: dict, run_dir: Path, kernel_name, slos) -> None:
+    """A sweep's executor without a kernel (the notebooks have tests of their own)."""
+    run_experiment(RunConfig.from_dict(params), run_dir, progress=False, slos=slos)
 
 
 def count_lines(path: Path) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from kafka_helpers import run_in_process
 
 from harness.params import RunConfig
 from harness.run import run_experiment
@@ -45,15 +46,10 @@ def test_run_on_an_external_cluster_is_not_warmed(kafka, tmp_path):
     assert "broker_warmup" not in metrics["run"]
 
 
-def _in_process(params, run_dir, kernel_name, slos):
-    """The sweep's runs without a notebook kernel (the notebooks have their own tests)."""
-    run_experiment(RunConfig.from_dict(params), run_dir, progress=False)
-
-
 def test_sweep_warms_its_shared_broker_once(tmp_path, monkeypatch):
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     grid = {"events": 300, "threads": 20, "warmup_s": 0, "broker_warmup_s": 2, "repeat": 2}
-    summary = run_sweep(grid, tmp_path / "sweep", execute=_in_process, progress=False)
+    summary = run_sweep(grid, tmp_path / "sweep", execute=run_in_process, progress=False)
     info = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert info["broker_warmup"]["seconds"] == 2 and info["broker_warmup"]["accepted"] > 0
     assert list(summary["status"]) == ["ok", "ok"]

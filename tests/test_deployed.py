@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kafka_helpers import BrokerWatch
+from kafka_helpers import BrokerWatch, run_in_process
 
 from harness.params import RunConfig
 from harness.ports import free_port
@@ -51,11 +51,6 @@ def test_env_cluster_makes_run_start_no_broker(kafka, tmp_path):
     assert config["bootstrap_servers"] == kafka.bootstrap_servers
 
 
-def _run_directly(params: dict, run_dir: Path, kernel_name, slos) -> None:
-    """A sweep executor without a kernel (the notebooks have tests of their own)."""
-    run_experiment(RunConfig.from_dict(params), run_dir, progress=False, slos=slos)
-
-
 @pytest.mark.cluster
 def test_sweep_gives_a_kafka_outage_point_its_own_cluster(tmp_path, monkeypatch):
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
@@ -65,7 +60,7 @@ def test_sweep_gives_a_kafka_outage_point_its_own_cluster(tmp_path, monkeypatch)
         "events": 600, "rate": 200, "warmup_s": 0, "threads": 5, "broker_warmup_s": 0,
         "extra_points": [{"label": "outage", "fault": "kafka-outage", "outage_s": 1}],
     }  # fmt: skip
-    summary = run_sweep(grid, tmp_path, execute=_run_directly,
+    summary = run_sweep(grid, tmp_path, execute=run_in_process,
                         progress=False)  # fmt: skip
     assert list(summary["status"]) == ["ok", "ok"], summary.get("error")
     shared, outage = summary.iloc[0], summary.iloc[1]

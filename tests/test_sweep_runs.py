@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kafka_helpers import run_in_process
 
-from harness.params import RunConfig
-from harness.run import run_experiment
 from harness.sweep import failed_slos, run_sweep
 
 pytestmark = pytest.mark.kafka
@@ -25,7 +24,7 @@ def test_a_sweep_with_repeat_interleaves_points_and_gives_intervals(kafka, tmp_p
 
     def execute(params: dict, run_dir: Path, kernel_name, slos) -> None:
         order.append((params["threads"], run_dir.name))
-        run_experiment(RunConfig.from_dict(params), run_dir, progress=False, slos=slos)
+        run_in_process(params, run_dir, kernel_name, slos)
 
     grid = {"events": 400, "warmup_s": 0, "threads": [5, 10], "repeat": 2,
             "bootstrap_servers": kafka.bootstrap_servers,
