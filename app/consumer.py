@@ -21,7 +21,9 @@ KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE (never printed).
 
 stdout gets: the client library, one `consumer ready` line once partitions are assigned, and a
 summary at exit. A broker that dies (a partition leader, the group coordinator) is retried, not
-fatal. Exit codes: 0 stopped by SIGTERM/SIGINT, 1 the log could not be written (nothing of the
+fatal. A member left out of its group (its partitions taken away and no assignment, not even an
+empty one, within --rejoin-after-s) re-creates its Kafka client and joins again (`rejoins` in the
+summary). Exit codes: 0 stopped by SIGTERM/SIGINT, 1 the log could not be written (nothing of the
 failed batch was committed), 2 bad arguments, 3 a non-retriable Kafka client failure.
 """
 
@@ -65,6 +67,7 @@ class ConsumerSettings:
     session_timeout_ms: int = ClientConfig.session_timeout_ms
     fetch_min_bytes: int = ClientConfig.fetch_min_bytes
     fetch_max_wait_ms: int = ClientConfig.fetch_max_wait_ms
+    rejoin_after_s: float | None = None  # None: the client's rebalance + session timeouts
     security: KafkaSecurity = KafkaSecurity()
 
     @property
@@ -81,6 +84,12 @@ class ConsumerSettings:
             self.fetch_min_bytes,
             self.fetch_max_wait_ms,
         )
+
+    @property
+    def rejoin_timeout_s(self) -> float:
+        if self.rejoin_after_s is not None:
+            return self.rejoin_after_s
+        return self.client_config().rejoin_timeout_ms / 1000
 
     @classmethod
     def from_args(
@@ -101,6 +110,7 @@ class ConsumerSettings:
             session_timeout_ms=args.session_timeout_ms,
             fetch_min_bytes=args.fetch_min_bytes,
             fetch_max_wait_ms=args.fetch_max_wait_ms,
+            rejoin_after_s=args.rejoin_after_s,
             security=KafkaSecurity.from_env(env),
         )
 
@@ -148,6 +158,13 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="a fetch waits for this many bytes (or --fetch-max-wait-ms)",
     )
     p.add_argument("--fetch-max-wait-ms", type=int, default=d.fetch_max_wait_ms)
+    p.add_argument(
+        "--rejoin-after-s",
+        type=float,
+        default=d.rejoin_after_s,
+        help="re-create the Kafka client when the group has given this member no assignment for "
+        "this long after taking its partitions (default: rebalance + session timeout, 40 s)",
+    )
     # argparse converts string defaults with the flag's type, as if they were given.
     from_env = {dest: env[var] for var, dest in ENV_FLAGS.items() if env.get(var)}
     if "fsync" in from_env:
@@ -163,6 +180,7 @@ class Summary:
     batches: int = 0
     commit_failures: int = 0
     kafka_errors: int = 0  # transient client errors the loop retried (e.g. a broker died)
+    rejoins: int = 0  # times the client was re-created because the group had left it out
     # partition -> next offset, for what was written on partitions this consumer still holds
     written: dict[int, int] = field(default_factory=dict, repr=False)
 
@@ -249,8 +267,94 @@ def announce_assignment() -> Callable[[list[int]], None]:
     return on_assigned
 
 
+class Member:
+    """This process's member of the consumer group: a client subscribed with the callbacks, and
+    re-created when the group has left it out.
+
+    After subscribing, and whenever its partitions are taken away, a member must be given an
+    assignment (possibly empty) within a rebalance. librdkafka can miss its rejoin: its session
+    timed out while every broker was frozen, it rejoined just as the resumed broker reloaded the
+    group, its SyncGroup was answered NOT_COORDINATOR, and it sent no JoinGroup again (about one
+    run in five of tests/test_reliability.py's 10 s freeze). Such a member holds no partitions and
+    never will, while its events wait in Kafka. Waiting longer than `rejoin_after_s` for an
+    assignment is the sign: a new client joins as a new member.
+    """
+
+    def __init__(
+        self,
+        new_client: Callable[[], ConsumerClient],
+        topic: str,
+        on_assigned: Callable[[list[int]], None],
+        on_revoked: Callable[[list[int]], None],
+        rejoin_after_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._new_client = new_client
+        self._topic = topic
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+        self.rejoin_after_s = rejoin_after_s
+        self._clock = clock
+        self._waiting_since: float | None = None
+        self.client = new_client()
+
+    def subscribe(self) -> None:
+        self._waiting_since = self._clock()
+        self.client.subscribe(self._topic, self._assigned, self._revoked)
+
+    def _assigned(self, partitions: list[int]) -> None:
+        self._waiting_since = None
+        self._on_assigned(partitions)
+
+    def _revoked(self, partitions: list[int]) -> None:
+        if self._waiting_since is None:
+            self._waiting_since = self._clock()
+        self._on_revoked(partitions)
+
+    def left_out(self) -> bool:
+        waiting = self._waiting_since
+        return waiting is not None and self._clock() - waiting > self.rejoin_after_s
+
+    def rejoin(self, summary: Summary) -> None:
+        """A new client in place of this one, subscribed; the old one is closed (or abandoned
+        if its close hangs: a client in this state may not finish leaving a group it is not in).
+        If no client can be built (e.g. kafka-python while no broker answers), the old one stays
+        and the next try is a full `rejoin_after_s` later."""
+        waited = self._clock() - (self._waiting_since or self._clock())
+        try:
+            new = self._new_client()
+        except Exception as exc:
+            print(f"consumer: cannot re-create the Kafka client (retrying): {exc}", file=sys.stderr)
+            self._waiting_since = self._clock()
+            return
+        print(
+            f"consumer: no assignment for {waited:.0f} s since losing its partitions: "
+            "re-creating the Kafka client to join the group again",
+            file=sys.stderr,
+            flush=True,
+        )
+        old, self.client = self.client, new
+        count_client_errors(old, summary)
+        close_within(old, CLOSE_TIMEOUT_S)
+        summary.forget(list(summary.written))  # the new member commits only what it writes
+        summary.rejoins += 1
+        self.subscribe()
+
+
+CLOSE_TIMEOUT_S = 10.0
+
+
+def close_within(client: ConsumerClient, timeout_s: float) -> None:
+    closer = threading.Thread(target=client.close, name="close-old-client", daemon=True)
+    closer.start()
+    closer.join(timeout_s)
+    if closer.is_alive():
+        print(f"consumer: the old Kafka client did not close within {timeout_s:.0f} s; "
+              "left behind", file=sys.stderr)  # fmt: skip
+
+
 def consume(
-    client: ConsumerClient,
+    member: Member,
     sink: EventSink,
     settings: ConsumerSettings,
     stop: threading.Event,
@@ -258,13 +362,15 @@ def consume(
 ) -> None:
     """Poll, write, commit until `stop` is set; raises LogWriteError (that batch is not committed)."""
     while not stop.is_set():
-        records = client.poll(settings.max_records, settings.poll_timeout_s)
+        if member.left_out():
+            member.rejoin(summary)
+        records = member.client.poll(settings.max_records, settings.poll_timeout_s)
         if not records:
             continue
         sink.write(records, summary)
         offsets = next_offsets(records)
         summary.written.update(offsets)
-        client.commit(offsets, asynchronous=True)
+        member.client.commit(offsets, asynchronous=True)
 
 
 def commit_written(client: ConsumerClient, summary: Summary) -> None:
@@ -291,19 +397,25 @@ def run(settings: ConsumerSettings) -> int:
     except LogWriteError as exc:
         print(exc.message(), file=sys.stderr, flush=True)
         return 1
+    summary = Summary()
     try:
-        client = make_client(settings.client, settings.client_config())
+        member = Member(
+            lambda: make_client(settings.client, settings.client_config()),
+            settings.topic,
+            announce_assignment(),
+            summary.forget,
+            settings.rejoin_timeout_s,
+        )
     except Exception as exc:  # unreachable brokers, bad security settings, ...
         sink.close()
         print(f"consumer: cannot create the {settings.client} consumer: {exc}", file=sys.stderr)
         return 3
-    print(f"consumer client: {client.name}", flush=True)
+    print(f"consumer client: {member.client.name}", flush=True)
     code = 0
-    summary = Summary()
     try:
-        client.subscribe(settings.topic, announce_assignment(), summary.forget)
-        consume(client, sink, settings, stop, summary)
-        commit_written(client, summary)
+        member.subscribe()
+        consume(member, sink, settings, stop, summary)
+        commit_written(member.client, summary)
     except LogWriteError as exc:
         print(exc.message(), file=sys.stderr, flush=True)
         code = 1
@@ -312,10 +424,10 @@ def run(settings: ConsumerSettings) -> int:
         traceback.print_exc()  # where in the client it failed: the message alone rarely says
         code = 3
     finally:
-        count_client_errors(client, summary)
-        client.close()
+        count_client_errors(member.client, summary)
+        member.client.close()
         sink.close()
-    print(summary.line(client.name), flush=True)
+    print(summary.line(member.client.name), flush=True)
     return code
 
 

@@ -48,6 +48,13 @@ class ClientConfig:
         polls at least every second, so 30 s is ample."""
         return max(30_000, 3 * self.session_timeout_ms)
 
+    @property
+    def rejoin_timeout_ms(self) -> int:
+        """How long a member may wait for an assignment after losing its partitions: a member
+        in the group is given one within a rebalance (the rebalance timeout), and learns it was
+        dropped within a session timeout."""
+        return self.max_poll_interval_ms + self.session_timeout_ms
+
 
 class CommitFailed(Exception):
     """The group rejected a commit (e.g. it rebalanced): the records will be delivered again."""

@@ -17,6 +17,8 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 from kafka_helpers import count_lines, produce, wait_for_lines
 
+from app.consumer import ConsumerSettings, EventSink, Member, Summary, commit_written, consume
+from app.consumer_client import make_client
 from harness import admin
 from harness.kafka import EmbeddedKafka, describe_cluster
 from harness.processes import ManagedProcess, pid_alive
@@ -146,6 +148,90 @@ def test_consumer_logs_every_event_in_the_seed_format(kafka, new_topic, tmp_path
     assert len({(d["partition"], d["offset"]) for d in docs}) == 3000
     assert committed_total(bootstrap, group) == 3000
     assert (tmp_path / "logs" / "dead-letter.log").read_bytes() == b""
+
+
+class LeavesItsGroup:
+    """A real client that, after its first batch, leaves the group and never asks to join again
+    (what librdkafka did after a freeze, app.consumer.Member): its partitions are revoked, no
+    assignment follows, and whatever it polls afterwards is dropped unwritten."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.left = False
+        self.name = inner.name
+        self.async_commit_failures = self.transient_errors = 0
+        self._on_revoked = None
+
+    def subscribe(self, topic, on_assigned, on_revoked) -> None:
+        self._on_revoked = on_revoked
+        self.inner.subscribe(topic, on_assigned, on_revoked)
+
+    def poll(self, max_records, timeout_s):
+        if self.left:
+            try:  # serves the revoke callback; nothing of it reaches the log
+                self.inner.poll(max_records, timeout_s)
+            except Exception:  # an unsubscribed consumer may refuse to poll: that is the point
+                time.sleep(timeout_s)
+            return []
+        records = self.inner.poll(max_records, timeout_s)
+        if records:
+            self.inner._consumer.unsubscribe()
+            self.left = True
+            # As after a session timeout (kafka-python's unsubscribe does not call it itself).
+            self._on_revoked(sorted({partition for partition, _, _ in records}))
+        return records
+
+    def commit(self, offsets, asynchronous=False) -> None:
+        if not self.left:
+            self.inner.commit(offsets, asynchronous)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_member_its_group_left_out_joins_again_with_a_new_client(
+    kafka, new_topic, tmp_path, client
+):
+    bootstrap, topic, group = kafka.bootstrap_servers, new_topic(3), f"g-{uuid.uuid4().hex}"
+    events = make_events(600)
+    produce_events(bootstrap, topic, events[:300])
+    settings = ConsumerSettings(bootstrap_servers=bootstrap, topic=topic, group_id=group,
+                                log_file=tmp_path / "events.log", client=client,
+                                poll_timeout_s=0.2, rejoin_after_s=3)  # fmt: skip
+    built = []
+
+    def new_client():
+        real = make_client(client, settings.client_config())
+        built.append(real if built else LeavesItsGroup(real))
+        return built[-1]
+
+    assigned = []
+    summary = Summary()
+    member = Member(new_client, topic, assigned.append, summary.forget, settings.rejoin_after_s)
+    sink = EventSink(settings.log_file, settings.dead_letter_path, fsync=False)
+    stop = threading.Event()
+    loop = threading.Thread(target=consume, args=(member, sink, settings, stop, summary))
+    member.subscribe()
+    loop.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (len(built) == 2 and assigned and assigned[-1]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        produce_events(bootstrap, topic, events[300:])  # after it was left out
+        wait_for_lines([settings.log_file], len(events), [], timeout=60)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+        commit_written(member.client, summary)
+        member.client.close()
+        sink.close()
+    assert built[0].left and summary.rejoins == 1, (built, summary)
+    assert assigned[0] == [0, 1, 2] and assigned[-1] == [0, 1, 2]
+    docs = parse_log(settings.log_file)
+    assert {d["event_id"] for d in docs} == {e["event_id"] for e in events}  # nothing lost
+    assert committed_total(bootstrap, group) == len(events)
 
 
 @pytest.mark.kafka

@@ -13,6 +13,7 @@ from app.consumer import (
     ConsumerSettings,
     EventSink,
     LogWriteError,
+    Member,
     Summary,
     commit_written,
     consume,
@@ -105,6 +106,14 @@ class FakeClient:
         self.async_commit_failures = 0
         self.transient_errors = 0
         self.fail_sync_commit = fail_sync_commit
+        self.callbacks = None  # (on_assigned, on_revoked), from subscribe
+        self.closed = False
+
+    def subscribe(self, topic, on_assigned, on_revoked):
+        self.callbacks = (on_assigned, on_revoked)
+
+    def close(self):
+        self.closed = True
 
     def poll(self, max_records, timeout_s):
         if not self.batches:
@@ -120,6 +129,15 @@ class FakeClient:
             self.file_sizes_at_commit.append(os.path.getsize(self.log_path))
 
 
+def member_of(client, rejoin_after_s=40.0, clock=None, new_clients=()):
+    """A subscribed Member around `client`; `new_clients` are what its rejoins get."""
+    clients = iter([client, *new_clients])
+    member = Member(lambda: next(clients), "t", lambda p: None, lambda p: None, rejoin_after_s,
+                    **({"clock": clock} if clock else {}))  # fmt: skip
+    member.subscribe()
+    return member
+
+
 def test_loop_commits_each_batch_only_after_its_lines_are_in_the_file(tmp_path):
     stop = threading.Event()
     batches = [
@@ -131,7 +149,7 @@ def test_loop_commits_each_batch_only_after_its_lines_are_in_the_file(tmp_path):
     client.log_path = settings.log_file
     sink = EventSink(settings.log_file, settings.dead_letter_path, fsync=False)
     summary = Summary()
-    consume(client, sink, settings, stop, summary)
+    consume(member_of(client), sink, settings, stop, summary)
     sink.close()
     assert client.commits == [({0: 1, 1: 1}, True), ({0: 2, 1: 2}, True)]
     lines = settings.log_file.read_bytes().splitlines()
@@ -180,7 +198,7 @@ def test_loop_does_not_commit_a_batch_it_could_not_write(tmp_path):
     settings = ConsumerSettings(log_file=Path("/dev/full"), dead_letter_file=tmp_path / "d.log")
     sink = EventSink(settings.log_file, settings.dead_letter_path, fsync=False)
     with pytest.raises(LogWriteError) as info:
-        consume(client, sink, settings, stop, Summary())
+        consume(member_of(client), sink, settings, stop, Summary())
     sink.close()
     assert client.commits == []
     message = info.value.message()
@@ -203,3 +221,82 @@ def test_fetch_batching_reaches_the_client_from_flags_or_environment():
     env = {"CONSUMER_FETCH_MAX_WAIT_MS": "20"}
     cfg = ConsumerSettings.from_args(["--fetch-min-bytes", "1"], env).client_config()
     assert (cfg.fetch_min_bytes, cfg.fetch_max_wait_ms) == (1, 20)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_member_waiting_for_its_first_assignment_past_the_timeout_is_left_out():
+    clock = Clock()
+    member = member_of(FakeClient([], threading.Event()), rejoin_after_s=40, clock=clock)
+    clock.now = 40
+    assert not member.left_out()
+    clock.now = 40.5
+    assert member.left_out()
+
+
+def test_any_assignment_even_empty_means_the_member_is_in_its_group():
+    clock = Clock()
+    client = FakeClient([], threading.Event())
+    member = member_of(client, rejoin_after_s=40, clock=clock)
+    on_assigned, on_revoked = client.callbacks
+    on_assigned([])  # more members than partitions: in the group, with nothing to read
+    clock.now = 1000
+    assert not member.left_out()
+    on_revoked([])
+    on_assigned([0, 1])  # a rebalance that ends is not a loss, however long since the last
+    clock.now = 2000
+    assert not member.left_out()
+
+
+def test_partitions_taken_and_never_given_back_make_a_new_client_join():
+    clock = Clock()
+    stuck, fresh = FakeClient([], threading.Event()), FakeClient([], threading.Event())
+    stuck.async_commit_failures, stuck.transient_errors = 1, 3
+    member = member_of(stuck, rejoin_after_s=40, clock=clock, new_clients=[fresh])
+    stuck.callbacks[0]([0, 1, 2])
+    summary = Summary(written={0: 5, 1: 7})
+    clock.now = 100
+    stuck.callbacks[1]([0, 1, 2])  # e.g. a session timeout while Kafka was frozen
+    clock.now = 139
+    assert not member.left_out()
+    clock.now = 141
+    assert member.left_out()
+    member.rejoin(summary)
+    assert member.client is fresh and stuck.closed and fresh.callbacks is not None
+    assert summary.rejoins == 1 and summary.written == {}  # the new member commits its own
+    assert (summary.commit_failures, summary.kafka_errors) == (1, 3)  # the old client's counts
+    assert not member.left_out()  # a new wait, from the new subscribe
+    clock.now = 182
+    assert member.left_out()
+
+
+def test_when_no_new_client_can_be_built_the_old_one_stays_and_waits_again(capsys):
+    clock = Clock()
+    stuck = FakeClient([], threading.Event())
+
+    def new_clients():
+        yield stuck
+        raise ValueError("NoBrokersAvailable")
+
+    clients = new_clients()
+    member = Member(lambda: next(clients), "t", lambda p: None, lambda p: None, 40, clock=clock)
+    member.subscribe()
+    clock.now = 41
+    summary = Summary()
+    member.rejoin(summary)
+    assert member.client is stuck and not stuck.closed and summary.rejoins == 0
+    assert "cannot re-create the Kafka client (retrying): NoBrokersAvailable" in (
+        capsys.readouterr().err
+    )
+    assert not member.left_out()  # the next try is a full timeout later
+
+
+def test_the_rejoin_timeout_defaults_to_rebalance_plus_session_timeout():
+    assert ConsumerSettings.from_args([], {}).rejoin_timeout_s == 30 + 10
+    assert ConsumerSettings.from_args(["--rejoin-after-s", "3"], {}).rejoin_timeout_s == 3
