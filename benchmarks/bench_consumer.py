@@ -32,7 +32,7 @@ from pathlib import Path
 from broker import broker
 from figures import Figures, add_runner_flags
 
-from app.consumer import ConsumerSettings, EventSink, Summary, commit_written, consume
+from app.consumer import ConsumerSettings, EventSink, Member, Summary, commit_written, consume
 from app.consumer_client import CLIENTS, ClientConfig, make_client
 from app.eventlog import LineFile, format_batch
 from harness import admin
@@ -100,24 +100,31 @@ class Meter:
 
 def child(mode: str, bootstrap: str, topic: str, client: str, n: int, tmp: Path) -> None:
     """One measurement: `bare` polls only; `writer`/`writer+fsync` run the consumer's own loop."""
-    consumer = make_client(client, ClientConfig(bootstrap, f"bench-{uuid.uuid4().hex}"))
+    config = ClientConfig(bootstrap, f"bench-{uuid.uuid4().hex}")
     summary = Summary()
-    consumer.subscribe(topic, lambda partitions: None, summary.forget)
     stop = threading.Event()
     meter = Meter(n, stop)
-    consumer.poll = meter.wrap(consumer.poll)
+
+    def new_client():
+        consumer = make_client(client, config)
+        consumer.poll = meter.wrap(consumer.poll)
+        return consumer
+
+    member = Member(new_client, topic, lambda partitions: None, summary.forget,
+                    config.rejoin_timeout_ms / 1000)  # fmt: skip
+    member.subscribe()
     if mode == "bare":
         while not stop.is_set():
-            consumer.poll(BATCH, 0.5)
+            member.client.poll(BATCH, 0.5)
     else:
         log = tmp / f"events-{uuid.uuid4().hex[:6]}.log"
         sink = EventSink(log, log.with_name("dead-letter.log"), fsync=mode == "writer+fsync")
         settings = ConsumerSettings(max_records=BATCH)
-        consume(consumer, sink, settings, stop, summary)
-        commit_written(consumer, summary)
+        consume(member, sink, settings, stop, summary)
+        commit_written(member.client, summary)
         sink.close()
         log.unlink()  # 30 MB each
-    consumer.close()
+    member.client.close()
     print(json.dumps(meter.result()))
 
 
