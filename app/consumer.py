@@ -316,7 +316,7 @@ class Member:
         return waiting is not None and self._clock() - waiting > self.rejoin_after_s
 
     def rejoin(self, summary: Summary) -> None:
-        """A new client in place of this one, subscribed; the old one is closed (or abandoned
+        """A new client in place of this one, subscribed; the old one is closed (or left behind
         if its close hangs: a client in this state may not finish leaving a group it is not in).
         If no client can be built (e.g. kafka-python while no broker answers), the old one stays
         and the next try is a full `rejoin_after_s` later."""
@@ -335,22 +335,39 @@ class Member:
         )
         old, self.client = self.client, new
         count_client_errors(old, summary)
-        close_within(old, CLOSE_TIMEOUT_S)
+        within(old.close, CLOSE_TIMEOUT_S, "closing the old Kafka client")
         summary.forget(list(summary.written))  # the new member commits only what it writes
         summary.rejoins += 1
         self.subscribe()
 
 
-CLOSE_TIMEOUT_S = 10.0
+# With Kafka gone, the libraries wait for it without end: a waiting commit, leaving the group.
+# A stopping consumer gives each this long, within the harness's 20 s before SIGKILL.
+COMMIT_TIMEOUT_S = 8.0
+CLOSE_TIMEOUT_S = 6.0
 
 
-def close_within(client: ConsumerClient, timeout_s: float) -> None:
-    closer = threading.Thread(target=client.close, name="close-old-client", daemon=True)
-    closer.start()
-    closer.join(timeout_s)
-    if closer.is_alive():
-        print(f"consumer: the old Kafka client did not close within {timeout_s:.0f} s; "
-              "left behind", file=sys.stderr)  # fmt: skip
+def within(work: Callable[[], None], timeout_s: float, what: str) -> bool:
+    """Runs `work` in a daemon thread; False, with a message, if it had not ended in `timeout_s`
+    (it is left behind). An exception of `work` is raised here."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name=what, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        print(f"consumer: {what} did not end within {timeout_s:.0f} s (is Kafka reachable?); "
+              "going on without it", file=sys.stderr, flush=True)  # fmt: skip
+        return False
+    if errors:
+        raise errors[0]
+    return True
 
 
 def consume(
@@ -374,14 +391,17 @@ def consume(
 
 
 def commit_written(client: ConsumerClient, summary: Summary) -> None:
-    """At a clean stop: commit what was written, waiting for the answer."""
-    if summary.written:
-        try:
-            client.commit(summary.written)
-        except CommitFailed as exc:
-            # Already written: Kafka will deliver these again, which the log tolerates.
-            summary.commit_failures += 1
-            print(f"consumer: final commit failed (re-delivered later): {exc}", file=sys.stderr)
+    """At a clean stop: commit what was written, waiting for the answer (at most
+    COMMIT_TIMEOUT_S: with Kafka gone a waiting commit never returns)."""
+    if not summary.written:
+        return
+    try:
+        answered = within(lambda: client.commit(summary.written), COMMIT_TIMEOUT_S, "final commit")
+    except CommitFailed as exc:
+        answered = False
+        print(f"consumer: final commit failed (re-delivered later): {exc}", file=sys.stderr)
+    if not answered:  # already written: Kafka will deliver these again, which the log tolerates
+        summary.commit_failures += 1
 
 
 def count_client_errors(client: ConsumerClient, summary: Summary) -> None:
@@ -425,9 +445,12 @@ def run(settings: ConsumerSettings) -> int:
         code = 3
     finally:
         count_client_errors(member.client, summary)
-        member.client.close()
+        closed = within(member.client.close, CLOSE_TIMEOUT_S, "leaving the group")
         sink.close()
     print(summary.line(member.client.name), flush=True)
+    if not closed:  # the interpreter's exit could wait on the client that is still closing
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 

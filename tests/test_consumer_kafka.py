@@ -273,6 +273,40 @@ def test_sigint_stops_cleanly_after_committing(kafka, new_topic, tmp_path):
     assert committed_total(bootstrap, group) == 500
 
 
+@pytest.mark.kafka
+def test_a_consumer_stopped_while_kafka_is_gone_exits_in_time(tmp_path):
+    """SIGTERM after the broker died: the final commit and leaving the group cannot be answered,
+    and the libraries wait without end for them (a confluent consumer hung in its final commit
+    after a benchmark's broker was stopped). Each is given a few seconds, then the consumer exits
+    cleanly: the written lines stay, their commit is counted as failed (re-delivered later)."""
+    with EmbeddedKafka(brokers=1, root=tmp_path / "kafka") as broker:
+        bootstrap = broker.bootstrap_servers
+        admin.create_topic(bootstrap, "t", 3)
+        produce_events(bootstrap, "t", make_events(300))
+        procs = {
+            client: start_consumer(
+                tmp_path, bootstrap, "t", f"g-{client}", tmp_path / f"{client}.log", client
+            )  # fmt: skip
+            for client in CLIENTS
+        }
+        for client, proc in procs.items():
+            wait_for_lines([tmp_path / f"{client}.log"], 300, [proc])
+        broker.stop()
+        stopped_at = time.monotonic()
+        for proc in procs.values():
+            proc.signal(signal.SIGTERM)
+        codes = {client: proc.proc.wait(timeout=40) for client, proc in procs.items()}
+        took = time.monotonic() - stopped_at
+    for client, proc in procs.items():
+        out = proc.log_path.read_text()
+        assert codes[client] == 0, out
+        assert "consumer stopped: events_written=300 dead_letters=0" in out, out
+        assert len(parse_log(tmp_path / f"{client}.log")) == 300
+    # COMMIT_TIMEOUT_S + CLOSE_TIMEOUT_S = 14 s at most each, in parallel: within the 20 s the
+    # harness gives a consumer before SIGKILL.
+    assert took < 20, f"{took:.1f} s"
+
+
 class BackgroundProducer(threading.Thread):
     """Produces `events` at a steady pace, so that a kill lands mid-stream."""
 
