@@ -95,6 +95,8 @@ SINGLE = {(s.server, s.client, s.delivery): s.name for s in SCENARIOS}
 DEFAULT = SINGLE[(DEFAULT_SERVER, ProducerSettings.client, ProducerSettings.delivery)]
 NOOP_OF = {s.server: s.name for s in SCENARIOS if s.delivery == "noop"}
 WAIT = "wait-granian"
+CORES = os.cpu_count() or 1
+NOT_OURS = ("machine idle", "others")  # benchmarks/cpu.py's categories that are not this path's
 WAITING_API = str(Path(__file__).with_name("waiting_api.py"))  # the API's flags, simulated acks
 SCENARIOS.append(Scenario(WAIT, "granian", "ack", ProducerSettings.client, simulated_acks=True))
 SCENARIOS += [
@@ -248,16 +250,22 @@ def record(figs: Figures, results: dict[str, list[dict]]) -> None:
         kinds = sorted({k for r in runs for k in r["cpu_us"]})
         cpu = {k: figs.runs(f"{name} CPU {k}", [r["cpu_us"].get(k, 0.0) for r in runs],
                             "CPU-us/event") for k in kinds}  # fmt: skip
+        # The bound: events/s if every core ran only this path at its CPU per event (our
+        # processes: API, simulator, broker, consumer; not idle time, not other users' load).
+        ours = [sum(v for k, v in r["cpu_us"].items() if k not in NOT_OURS) for r in runs]
+        if all(ours):  # CPU was accounted in every repetition
+            figs.runs(f"{name} CPU ours", ours, "CPU-us/event")
+            figs.runs(f"{name} bound", [CORES * 1e6 / us for us in ours], "events/s")
         at = f"(API {api_eps:6.0f})" if api_eps != eps else " " * 12
         print(f"{name:22s} {eps:9.0f} events/s {at}  p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   CPU-us/event: "
               + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()))  # fmt: skip
 
 
-def ratios(figs: Figures, names) -> None:
+def ratios(figs: Figures) -> None:
     """Items 1 and 2 for the default, the other servers beside it, and granian against gunicorn."""
 
     def ratio(name, item, numerator, denominator, target=None):
-        if {numerator, denominator} <= names:
+        if {numerator, denominator} <= figs.data["figures"].keys():  # both were measured
             figs.ratio(name, item, numerator, denominator, target)
 
     default, default_noop = DEFAULT, NOOP_OF[DEFAULT_SERVER]
@@ -277,11 +285,20 @@ def ratios(figs: Figures, names) -> None:
               default_noop)  # fmt: skip
         ratio(f"the default ({default}) / waiting handler: the Kafka client and broker", None,
               default, WAIT)  # fmt: skip
+    # Bounds of items 1 and 2 from CPU per event, same run: what the ratios would be with no core
+    # idle and none lent to other users (how the cores were spent: the "CPU" figures).
+    ratio(f"the default's bound (all {CORES} cores at its CPU per event) / seed-style", None,
+          f"{default} bound", "seed")  # fmt: skip
+    ratio(f"the default's bound / the no-op handler's bound, on {DEFAULT_SERVER}", None,
+          f"{default} bound", f"{default_noop} bound")  # fmt: skip
+    if DEFAULT_SERVER == "granian":
+        ratio("the waiting handler's bound / the no-op handler's bound", None, f"{WAIT} bound",
+              f"{default_noop} bound")  # fmt: skip
     ratio("granian / gunicorn, no-op handler", None, "noop-granian", "noop")
     ratio("granian / gunicorn, full path (kafka-python)", None, "granian", "full")
     ratio("granian / gunicorn, full path (confluent-kafka)", None, "granian-confluent",
           "full-confluent")  # fmt: skip
-    if "batch-confluent-kafka" in names:  # the issue's figure for the faster client
+    if "batch-confluent-kafka" in figs.data["figures"]:  # the issue's figure for the faster client
         figs.ratio("HTTP batch of 500, end to end (confluent-kafka)", None,
                    "batch-confluent-kafka", None, 50_000)  # fmt: skip
 
@@ -319,7 +336,7 @@ def main(argv=None) -> int:
 
     print()
     record(figs, results)
-    ratios(figs, set(results))
+    ratios(figs)
     figs.finish(args.json)
     return 0
 
