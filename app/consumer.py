@@ -328,14 +328,17 @@ class Member:
             self._waiting_since = self._clock()
             return
         print(
-            f"consumer: no assignment for {waited:.0f} s since losing its partitions: "
-            "re-creating the Kafka client to join the group again",
+            f"consumer: the group gave this member no assignment for {waited:.0f} s: "
+            "re-creating the Kafka client to join it again",
             file=sys.stderr,
             flush=True,
         )
         old, self.client = self.client, new
         count_client_errors(old, summary)
-        within(old.close, CLOSE_TIMEOUT_S, "closing the old Kafka client")
+        try:
+            within(old.close, CLOSE_TIMEOUT_S, "closing the old Kafka client")
+        except Exception as exc:  # it is being replaced: its failure is not this loop's
+            print(f"consumer: closing the old Kafka client failed: {exc}", file=sys.stderr)
         summary.forget(list(summary.written))  # the new member commits only what it writes
         summary.rejoins += 1
         self.subscribe()

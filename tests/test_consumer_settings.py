@@ -300,3 +300,21 @@ def test_when_no_new_client_can_be_built_the_old_one_stays_and_waits_again(capsy
 def test_the_rejoin_timeout_defaults_to_rebalance_plus_session_timeout():
     assert ConsumerSettings.from_args([], {}).rejoin_timeout_s == 30 + 10
     assert ConsumerSettings.from_args(["--rejoin-after-s", "3"], {}).rejoin_timeout_s == 3
+
+
+def test_an_old_client_that_fails_to_close_is_replaced_all_the_same(capsys):
+    clock = Clock()
+    stuck, fresh = FakeClient([], threading.Event()), FakeClient([], threading.Event())
+
+    def refuse():
+        raise RuntimeError("KafkaError{code=_DESTROY}")
+
+    stuck.close = refuse
+    member = member_of(stuck, rejoin_after_s=40, clock=clock, new_clients=[fresh])
+    clock.now = 41
+    summary = Summary()
+    member.rejoin(summary)
+    assert member.client is fresh and summary.rejoins == 1
+    assert "closing the old Kafka client failed: KafkaError{code=_DESTROY}" in (
+        capsys.readouterr().err
+    )
