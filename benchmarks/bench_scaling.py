@@ -4,14 +4,14 @@
         [--json PATH] [--bootstrap-servers B]
 
 Every point is the whole path on one shared broker: its own topic, its consumer group
-(`python -m app.consumer` processes, each writing its own log) and its API (gunicorn, `ack`
-delivery, kafka-python), all started once and kept up, so a repetition measures events flowing,
+(`python -m app.consumer` processes, each writing its own log) and its API (the default: granian,
+`ack` delivery, confluent-kafka), all started once and kept up, so a repetition measures events flowing,
 not processes starting. A repetition sends `--events` events with the simulator and waits until
 the consumers' logs hold them all; throughput = events / (that instant - the first send), i.e.
 unique events logged per second end to end (as metrics.json's `throughput_eps`, to the 20 ms the
 logs are polled at). The sweeps start from one base point (1 worker, 1 partition, 1 consumer)
 and grow one dimension at a time:
-- workers 1, 2, 4 (gunicorn processes; 1 partition, 1 consumer);
+- workers 1, 2, 4 (API processes; 1 partition, 1 consumer);
 - partitions 1, 2, 4 (1 worker, 1 consumer);
 - consumers 1, 2, 4 (1 worker, 4 partitions: a consumer per partition at most).
 The load is the batch endpoint, 100 events per request from 16 senders, so that Kafka's side, not
