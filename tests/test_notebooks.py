@@ -15,6 +15,7 @@ import papermill
 import pytest
 from kafka_helpers import BrokerWatch
 
+from harness.analysis.sweep import best_setting
 from harness.params import SEED_STYLE, RunConfig
 from harness.report import render_report
 
@@ -134,7 +135,13 @@ def test_report_html_is_standalone_without_code(report_html, sweep_dir):
     assert html.count('src="data:image/png;base64,') >= 4
     assert "Kafka ingestion benchmark report" in html
     assert "The best setting under the objective" in html
-    assert "the throughput</b> of the seed-style baseline" in html
+    # The comparison the data calls for: in this tiny sweep (300 events a point, < 1 s each) the
+    # seed-style point can come out best by noise, and the report must then say so.
+    best = best_setting(pd.read_csv(sweep_dir / "summary.csv"), p99_ms_max=10_000)
+    if best is not None and best["label"] == "seed-style":
+        assert "The seed-style baseline is itself the best setting" in html
+    else:
+        assert "the throughput</b> of the seed-style baseline" in html
     assert "04-bad" in html and "acks must be one of" in html
     assert "run_sweep(" not in html and "plots.throughput_vs_threads" not in html  # no code cells
 
