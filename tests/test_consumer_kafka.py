@@ -18,7 +18,7 @@ from kafka.admin import KafkaAdminClient
 from kafka_helpers import count_lines, produce, wait_for_lines
 
 from app.consumer import ConsumerSettings, EventSink, Member, Summary, commit_written, consume
-from app.consumer_client import make_client
+from app.consumer_client import ClientConfig, make_client
 from harness import admin
 from harness.kafka import EmbeddedKafka, describe_cluster
 from harness.processes import ManagedProcess, pid_alive
@@ -148,6 +148,37 @@ def test_consumer_logs_every_event_in_the_seed_format(kafka, new_topic, tmp_path
     assert len({(d["partition"], d["offset"]) for d in docs}) == 3000
     assert committed_total(bootstrap, group) == 3000
     assert (tmp_path / "logs" / "dead-letter.log").read_bytes() == b""
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_poll_returns_once_records_are_there_not_at_its_timeout(kafka, new_topic, client):
+    """At a trickle (far below max_records per poll timeout), a poll must hand over what arrived
+    instead of waiting its whole timeout for a full batch: confluent-kafka's consume(n, timeout)
+    did, and every event then waited up to 0.5 s before it was written (end-to-end latency)."""
+    bootstrap, topic = kafka.bootstrap_servers, new_topic(3)
+    consumer = make_client(client, ClientConfig(bootstrap, f"g-{uuid.uuid4().hex}"))
+    assigned = threading.Event()
+    consumer.subscribe(topic, lambda partitions: assigned.set(), lambda partitions: None)
+    deadline = time.monotonic() + 60
+    while not assigned.is_set() and time.monotonic() < deadline:
+        consumer.poll(2000, 0.2)
+    producer = BackgroundProducer(bootstrap, topic, make_events(150), per_second=50)
+    producer.start()
+    took, got = [], 0
+    try:
+        while got < 150 and time.monotonic() < deadline + 30:
+            started = time.monotonic()
+            records = consumer.poll(2000, 2.0)
+            if records:
+                took.append(time.monotonic() - started)
+                got += len(records)
+    finally:
+        producer.join(timeout=30)
+        consumer.close()
+    assert got == 150
+    # Each poll waits for the next fetch (fetch.wait.max.ms 100 ms), not for 2000 records or 2 s.
+    assert len(took) >= 5 and max(took) < 1.0, took
 
 
 class LeavesItsGroup:
