@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker import broker
-from cpu import CpuSampler
+from cpu import CORES, CpuSampler, bound_eps, ours
 from figures import Figures, add_runner_flags
 from kafka import KafkaConsumer, TopicPartition
 
@@ -95,8 +95,6 @@ SINGLE = {(s.server, s.client, s.delivery): s.name for s in SCENARIOS}
 DEFAULT = SINGLE[(DEFAULT_SERVER, ProducerSettings.client, ProducerSettings.delivery)]
 NOOP_OF = {s.server: s.name for s in SCENARIOS if s.delivery == "noop"}
 WAIT = "wait-granian"
-CORES = os.cpu_count() or 1
-NOT_OURS = ("machine idle", "others")  # benchmarks/cpu.py's categories that are not this path's
 WAITING_API = str(Path(__file__).with_name("waiting_api.py"))  # the API's flags, simulated acks
 SCENARIOS.append(Scenario(WAIT, "granian", "ack", ProducerSettings.client, simulated_acks=True))
 SCENARIOS += [
@@ -252,10 +250,10 @@ def record(figs: Figures, results: dict[str, list[dict]]) -> None:
                             "CPU-us/event") for k in kinds}  # fmt: skip
         # The bound: events/s if every core ran only this path at its CPU per event (our
         # processes: API, simulator, broker, consumer; not idle time, not other users' load).
-        ours = [sum(v for k, v in r["cpu_us"].items() if k not in NOT_OURS) for r in runs]
-        if all(ours):  # CPU was accounted in every repetition
-            figs.runs(f"{name} CPU ours", ours, "CPU-us/event")
-            figs.runs(f"{name} bound", [CORES * 1e6 / us for us in ours], "events/s")
+        path_us = [ours(r["cpu_us"]) for r in runs]
+        if all(path_us):  # CPU was accounted in every repetition
+            figs.runs(f"{name} CPU ours", path_us, "CPU-us/event")
+            figs.runs(f"{name} bound", [bound_eps(us) for us in path_us], "events/s")
         at = f"(API {api_eps:6.0f})" if api_eps != eps else " " * 12
         print(f"{name:22s} {eps:9.0f} events/s {at}  p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   CPU-us/event: "
               + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()))  # fmt: skip

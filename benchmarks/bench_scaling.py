@@ -25,7 +25,6 @@ per event)` bounds the events/s this machine could reach with every core ours.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from broker import broker
-from cpu import CpuSampler
+from cpu import CORES, CpuSampler, bound_eps, ours
 from figures import Figures, add_runner_flags
 
 from app.settings import ProducerSettings
@@ -50,7 +49,6 @@ SWEEPS = {
     "consumers": [(1, 4, 1), (1, 4, 2), (1, 4, 4)],
 }
 CPU_KINDS = ("api", "consumer", "broker", "simulator", "others", "machine idle")
-OURS = ("api", "consumer", "broker", "simulator")
 
 
 def label(point: tuple[int, int, int]) -> str:
@@ -105,7 +103,7 @@ class Point:
         return {
             "eps": min(logged, args.events) / elapsed,
             "cpu_share": {k: v / total for k, v in cpu.items()},
-            "cpu_us": sum(cpu.get(k, 0.0) for k in OURS) / args.events * 1e6,
+            "cpu_us": ours(cpu) / args.events * 1e6,
         }
 
 
@@ -143,12 +141,11 @@ def measure(args, bootstrap: str, broker_pids: list[int], tmp: Path) -> dict[tup
 
 
 def record(figs: Figures, results: dict[tuple, list[dict]]) -> None:
-    cores = os.cpu_count() or 1
     for pt, runs in results.items():
         eps = figs.runs(label(pt), [r["eps"] for r in runs], "events/s")
         cpu_us = figs.runs(f"{label(pt)} CPU-us/event (ours)", [r["cpu_us"] for r in runs],
                            "CPU-us/event")  # fmt: skip
-        figs.runs(f"{label(pt)} bound with all {cores} cores", [cores * 1e6 / r["cpu_us"] for r in runs],
+        figs.runs(f"{label(pt)} bound with all {CORES} cores", [bound_eps(r["cpu_us"]) for r in runs],
                   "events/s")  # fmt: skip
         shares = {k: figs.runs(f"{label(pt)} CPU {k}", [r["cpu_share"].get(k, 0.0) for r in runs],
                                "share of CPU time") for k in CPU_KINDS}  # fmt: skip

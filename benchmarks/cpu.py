@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+OURS = ("api", "consumer", "broker", "simulator")  # the ingestion path's own processes
 CATEGORIES = (  # the first cmdline fragment that matches names the category
     ("app.producer", "api"),
     ("waiting_api.py", "api"),
@@ -89,6 +91,16 @@ def category(pid: int, cmdline: str) -> str:
     if pid == os.getpid():
         return "simulator"
     return next((name for frag, name in CATEGORIES if frag in cmdline), "other children")
+
+
+def ours(usage: dict[str, float]) -> float:
+    """The part of `usage` (per category) spent by the ingestion path's own processes."""
+    return sum(usage.get(kind, 0.0) for kind in OURS)
+
+
+def bound_eps(ours_us_per_event: float) -> float:
+    """Events/s if every core ran only our processes at this CPU per event: the path's bound."""
+    return CORES * 1e6 / ours_us_per_event
 
 
 class CpuSampler:
