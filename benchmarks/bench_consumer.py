@@ -33,7 +33,7 @@ from broker import broker
 from figures import Figures, add_runner_flags
 
 from app.consumer import ConsumerSettings, EventSink, Member, Summary, commit_written, consume
-from app.consumer_client import CLIENTS, ClientConfig, make_client
+from app.consumer_client import CLIENTS, make_client
 from app.eventlog import LineFile, format_batch
 from harness import admin
 from harness.environment import library_version, machine_line
@@ -100,18 +100,19 @@ class Meter:
 
 def child(mode: str, bootstrap: str, topic: str, client: str, n: int, tmp: Path) -> None:
     """One measurement: `bare` polls only; `writer`/`writer+fsync` run the consumer's own loop."""
-    config = ClientConfig(bootstrap, f"bench-{uuid.uuid4().hex}")
+    settings = ConsumerSettings(bootstrap_servers=bootstrap, topic=topic,
+                                group_id=f"bench-{uuid.uuid4().hex}", max_records=BATCH)  # fmt: skip
     summary = Summary()
     stop = threading.Event()
     meter = Meter(n, stop)
 
     def new_client():
-        consumer = make_client(client, config)
+        consumer = make_client(client, settings.client_config())
         consumer.poll = meter.wrap(consumer.poll)
         return consumer
 
     member = Member(new_client, topic, lambda partitions: None, summary.forget,
-                    config.rejoin_timeout_ms / 1000)  # fmt: skip
+                    settings.rejoin_timeout_s)  # fmt: skip
     member.subscribe()
     if mode == "bare":
         while not stop.is_set():
@@ -119,7 +120,6 @@ def child(mode: str, bootstrap: str, topic: str, client: str, n: int, tmp: Path)
     else:
         log = tmp / f"events-{uuid.uuid4().hex[:6]}.log"
         sink = EventSink(log, log.with_name("dead-letter.log"), fsync=mode == "writer+fsync")
-        settings = ConsumerSettings(max_records=BATCH)
         consume(member, sink, settings, stop, summary)
         commit_written(member.client, summary)
         sink.close()

@@ -18,6 +18,7 @@ from kafka_helpers import BrokerWatch
 from harness.analysis.sweep import best_setting
 from harness.params import SEED_STYLE, RunConfig
 from harness.report import render_report
+from harness.report.sweepdata import BASELINE_LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["experiment", "sweep", "report"]
@@ -138,7 +139,7 @@ def test_report_html_is_standalone_without_code(report_html, sweep_dir):
     # The comparison the data calls for: in this tiny sweep (300 events a point, < 1 s each) the
     # seed-style point can come out best by noise, and the report must then say so.
     best = best_setting(pd.read_csv(sweep_dir / "summary.csv"), p99_ms_max=10_000)
-    if best is not None and best["label"] == "seed-style":
+    if best is not None and best["label"] == BASELINE_LABEL:
         assert "The seed-style baseline is itself the best setting" in html
     else:
         assert "the throughput</b> of the seed-style baseline" in html
