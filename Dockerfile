@@ -1,4 +1,5 @@
-# The system under test (API and consumer) for docker-compose.yml; the harness runs without Docker.
+# The system under test (API and consumer) and the load generators (Dask workers) for
+# docker-compose.yml; the harness runs without Docker.
 FROM python:3.11-slim
 WORKDIR /srv
 COPY pyproject.toml README.md ./

@@ -1,6 +1,7 @@
-# The two commands of the README: `make run` and `make test`. Each sets up what is missing (a
-# virtualenv with the package and its extras, Kafka's jars from Maven Central, system tools) and
-# skips what is already there, so a second call starts at once.
+# The two commands of the README: `make run` and `make test`. Each sets up what is missing and
+# skips what is already there, so a second call starts at once: `make run` the virtualenv, and
+# Kafka's jars from Maven Central only when it starts a broker (no KAFKA_BOOTSTRAP_SERVERS);
+# `make test` all of it and the Debian tools its benchmarks and browser test use (wrk, chromium).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,14 +9,21 @@ BIN    := $(VENV)/bin
 STAMPS := .harness/stamps
 OUT    ?= results/latest
 
-.PHONY: run test setup venv kafka-jars system-deps lint clean
+.PHONY: run test bench setup venv kafka-jars system-deps lint clean
+
+# The embedded broker's jars (Java and Maven) only when the run starts a broker.
+RUN_NEEDS := venv $(if $(strip $(KAFKA_BOOTSTRAP_SERVERS)),,kafka-jars)
 
 # The default sweep (grids/default.yaml, seed-style baseline included) and its report.
-run: setup
+run: $(RUN_NEEDS)
 	$(BIN)/python -m harness sweep --out $(OUT)
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Every benchmark (docs/BENCHMARKS.md); wrk is one of them.
+bench: setup
+	$(BIN)/python -m harness bench
 
 setup: venv kafka-jars system-deps
 

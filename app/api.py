@@ -11,12 +11,16 @@ Answers:
   "error"?}]}`; 202 when at least one event was accepted, 503 when none was but some were valid
   (Kafka away), 400 when every event was invalid.
 - any bad request: 4xx `{"error": "..."}`, Flask's own 404/405/413 included; never a 5xx.
+
+Every answer carries `X-Api-Worker: <pid>`, the worker process that served it: each worker owns
+a producer, so a test (or a person with curl) can tell that every worker recovered, not only one.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
 import uuid
 
@@ -32,12 +36,16 @@ from app.validation import (
     event_error,
     is_json_content_type,
     may_nest,
+    missing_key_error,
     parse_json,
+    record_key,
 )
 
 log = logging.getLogger(__name__)
 
 PUBLISHER_KEY = "event_publisher"
+# The answer's header that names the worker process (its pid) that served the request.
+WORKER_HEADER = "X-Api-Worker"
 
 
 def json_response(body: object, status: int = 200) -> Response:
@@ -62,7 +70,19 @@ def create_app(
     app.extensions[PUBLISHER_KEY] = publisher if publisher is not None else Publisher(settings)
     _register_error_handlers(app, settings)
     _register_routes(app, settings)
+    _name_the_worker(app)
     return app
+
+
+def _name_the_worker(app: Flask) -> None:
+    # Every server builds the app in the worker, after the fork (app/producer.py,
+    # app/granian_server.py): the pid read here is the worker's own, once.
+    worker = str(os.getpid())
+
+    @app.after_request
+    def say_worker(response: Response) -> Response:
+        response.headers[WORKER_HEADER] = worker
+        return response
 
 
 def _register_error_handlers(app: Flask, settings: ProducerSettings) -> None:
@@ -91,6 +111,7 @@ def _register_error_handlers(app: Flask, settings: ProducerSettings) -> None:
 def _register_routes(app: Flask, settings: ProducerSettings) -> None:
     publisher = publisher_of(app)
     spec = orjson.dumps(openapi_spec(settings))
+    key_field = settings.key if settings.keyed else None
 
     @app.post("/register_event")
     def register_event():
@@ -102,9 +123,15 @@ def _register_routes(app: Flask, settings: ProducerSettings) -> None:
         error = event_error(body, settings.max_json_depth, may_nest(raw, 1))
         if error:
             raise InvalidBody(error)
+        keys = None
+        if key_field:
+            key = record_key(body, key_field)
+            if key is None:
+                raise InvalidBody(missing_key_error(key_field))
+            keys = [key]
         event_id = _stamp(body, received_at)
         deadline = time.monotonic() + settings.delivery_timeout_s
-        (failure,) = publisher.publish([orjson.dumps(body)], deadline)
+        (failure,) = publisher.publish([orjson.dumps(body)], deadline, keys)
         if failure:
             return error_response(failure, 503, event_id=event_id)
         return json_response({"status": "accepted", "event_id": event_id}, 202)
@@ -123,7 +150,7 @@ def _register_routes(app: Flask, settings: ProducerSettings) -> None:
                 f"batch of {len(events)} events is over the limit of {settings.max_batch_events}"
             )
         batch = prepare_batch(events, received_at, settings.max_json_depth,
-                              may_nest(raw, len(events) + 1))  # fmt: skip
+                              may_nest(raw, len(events) + 1), key_field)  # fmt: skip
         return _publish_batch(publisher, settings, batch)
 
     @app.get("/healthz")
@@ -192,23 +219,33 @@ class Batch:
     """The events of one POST /events, validated, stamped and serialized in one pass.
 
     `results` has one entry per event, in order; `values` are the valid events as Kafka records,
-    and `accepted[i]` is the result of `values[i]` (its status changes if delivery fails).
+    `keys` their record keys (None when the API keys no records), and `accepted[i]` is the
+    result of `values[i]` (its status changes if delivery fails).
     """
 
-    __slots__ = ("results", "values", "accepted")
+    __slots__ = ("results", "values", "keys", "accepted")
 
-    def __init__(self) -> None:
+    def __init__(self, keyed: bool = False) -> None:
         self.results: list[dict] = []
         self.values: list[bytes] = []
+        self.keys: list[bytes] | None = [] if keyed else None
         self.accepted: list[dict] = []
 
 
-def prepare_batch(events: list, received_at: float, max_depth: int, nested: bool) -> Batch:
-    batch = Batch()
-    results, values, accepted = batch.results, batch.values, batch.accepted
+def prepare_batch(
+    events: list, received_at: float, max_depth: int, nested: bool, key_field: str | None = None
+) -> Batch:
+    batch = Batch(keyed=key_field is not None)
+    results, values, accepted, keys = batch.results, batch.values, batch.accepted, batch.keys
     dumps = orjson.dumps
     for index, event in enumerate(events):
         error = event_error(event, max_depth, nested)
+        if not error and keys is not None:
+            key = record_key(event, key_field)
+            if key is None:
+                error = missing_key_error(key_field)
+            else:
+                keys.append(key)
         if error:
             event_id = event.get("event_id") if type(event) is dict else None
             results.append({"index": index, "event_id": event_id if type(event_id) is str else None,
@@ -224,7 +261,7 @@ def prepare_batch(events: list, received_at: float, max_depth: int, nested: bool
 def _publish_batch(publisher: Publisher, settings: ProducerSettings, batch: Batch) -> Response:
     values = batch.values
     deadline = time.monotonic() + settings.delivery_timeout_s
-    failures = publisher.publish(values, deadline) if values else []
+    failures = publisher.publish(values, deadline, batch.keys) if values else []
     failed = len(failures) - failures.count(None)
     if failed:
         for result, failure in zip(batch.accepted, failures, strict=True):

@@ -90,8 +90,11 @@ class Publisher:
 
         threading.Thread(target=warm, name="producer-warmup", daemon=True).start()
 
-    def publish(self, values: Sequence[bytes], deadline: float) -> list[str | None]:
-        """Send `values` per the delivery mode; per value None (accepted) or why it failed."""
+    def publish(
+        self, values: Sequence[bytes], deadline: float, keys: Sequence[bytes] | None = None
+    ) -> list[str | None]:
+        """Send `values` (with their record `keys`, when the API keys records) per the delivery
+        mode; per value None (accepted) or why it failed."""
         mode = self.settings.delivery
         if mode == "noop":
             return [None] * len(values)
@@ -102,7 +105,7 @@ class Publisher:
                 f"{self.breaker.retry_after_s():.1f} s"
             ] * len(values)
         try:
-            failures = self._send(mode, values, deadline)
+            failures = self._send(mode, values, deadline, keys)
         except BaseException:
             if waits:
                 self.breaker.failure()  # a probe must always report, or the breaker stays shut
@@ -130,13 +133,15 @@ class Publisher:
             log.warning("rebuilding the Kafka producer: deliveries kept failing")
             threading.Thread(target=old.close, args=(1.0,), daemon=True).start()
 
-    def _send(self, mode: str, values: Sequence[bytes], deadline: float) -> list[str | None]:
+    def _send(
+        self, mode: str, values: Sequence[bytes], deadline: float, keys: Sequence[bytes] | None
+    ) -> list[str | None]:
         try:
             client = self.client(deadline)
         except KafkaUnavailable as exc:
             return [f"Kafka unavailable: {exc}"] * len(values)
         # Async delivery has nobody waiting, so the client counts and logs its failures.
-        pending = client.send(values, watch=mode == "async")
+        pending = client.send(values, watch=mode == "async", keys=keys)
         if mode == "async" or not pending.queued:
             return pending.unqueued_errors()
         if mode == "flush":

@@ -73,6 +73,18 @@ PRODUCER_FLAGS = {
     "delivery_timeout_s": {"type": float},
     "max_body_bytes": {"type": int},
     "max_batch_events": {"type": int},
+    "key": {
+        "help": "none (records without a key), or a top-level field whose value, as text, "
+        "becomes each record's key (events without it get a 400); default: PRODUCER_KEY or none"
+    },
+    "idempotence": {
+        "action": argparse.BooleanOptionalAction,
+        "help": "the idempotent producer (default: PRODUCER_IDEMPOTENCE, else on with acks=all)",
+    },
+    "max_in_flight": {
+        "type": int,
+        "help": "requests in flight per broker connection (default: PRODUCER_MAX_IN_FLIGHT or 5)",
+    },
 }
 
 

@@ -12,14 +12,23 @@ from app.validation import MAX_EVENT_ID, MAX_EVENT_NAME, MAX_USER_ID
 
 
 def event_schema(settings: ProducerSettings) -> dict:
+    keyed = (
+        f" The API keys its Kafka records by `{settings.key}`: that field is required, and its "
+        "value as text (a string as it is, any other value as its JSON) is the record's key."
+        if settings.keyed
+        else ""
+    )
     return {
         "type": "object",
         "description": (
             "One event. Fields other than those below are kept as sent (any JSON), with the whole "
             f"event nested at most {settings.max_json_depth} levels deep. The API adds `event_id` "
-            "(UUID4 hex) when absent and sets `received_at` (epoch seconds)."
+            "(UUID4 hex) when absent and sets `received_at` (epoch seconds)." + keyed
         ),
-        "required": ["event"],
+        "required": [
+            "event",
+            *([settings.key] if settings.keyed and settings.key != "event" else []),
+        ],  # fmt: skip
         "properties": {
             "event": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_NAME},
             "user_id": {
@@ -64,6 +73,9 @@ def openapi_spec(settings: ProducerSettings) -> dict:
         {"event": "signup", "user_id": 123},
         {"event": "purchase", "user_id": "u-42", "sent_at": 1751836736.84, "amount": 9.99},
     ]
+    if settings.keyed:  # every example carries the field the records are keyed by
+        for example in (register_example, *batch_example):
+            example.setdefault(settings.key, "key-1")
     return {
         "openapi": "3.1.0",
         "info": {

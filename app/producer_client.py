@@ -2,6 +2,7 @@
 
     client = make_client(settings)
     pending = client.send([value_bytes, ...])    # queue records (may block on metadata)
+    pending = client.send(values, keys=[key_bytes, ...])   # with record keys (`key` setting)
     errors = client.wait(pending, deadline)      # per record: None = acknowledged, else why not
     client.flush(timeout); client.ping(timeout); client.close(timeout)
 
@@ -82,7 +83,9 @@ class DeliveryStats:
 class ProducerClient(Protocol):
     stats: DeliveryStats
 
-    def send(self, values: Sequence[bytes], watch: bool = True) -> Pending: ...
+    def send(
+        self, values: Sequence[bytes], watch: bool = True, keys: Sequence[bytes] | None = None
+    ) -> Pending: ...
 
     def wait(self, pending: Pending, deadline: float) -> list[str | None]: ...
 
@@ -124,8 +127,10 @@ def kafka_python_config(settings: ProducerSettings, connect_timeout: float) -> d
     config = {
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "acks": -1 if settings.acks == "all" else int(settings.acks),
-        # Idempotence needs acks=all; with acks 0/1 it is turned off explicitly, not by a warning.
-        "enable_idempotence": settings.acks == "all",
+        # Set explicitly, so that kafka-python raises on a conflict instead of silently turning
+        # idempotence off (ProducerSettings refuses the conflicts first; unset follows acks).
+        "enable_idempotence": settings.enable_idempotence,
+        "max_in_flight_requests_per_connection": settings.max_in_flight,
         "linger_ms": settings.linger_ms,
         "batch_size": settings.batch_size,
         "compression_type": None if settings.compression == "none" else settings.compression,
@@ -159,14 +164,17 @@ class KafkaPythonClient:
         except KafkaError as exc:
             raise KafkaUnavailable(f"cannot connect to Kafka: {exc}") from exc
 
-    def send(self, values: Sequence[bytes], watch: bool = True) -> Pending:
+    def send(
+        self, values: Sequence[bytes], watch: bool = True, keys: Sequence[bytes] | None = None
+    ) -> Pending:
         from kafka.errors import KafkaError
 
         pending = _Futures(len(values))
         send = self._producer.send
-        for value in values:
+        for index, value in enumerate(values):
+            key = None if keys is None else keys[index]
             try:
-                future = send(self.topic, value=value)
+                future = send(self.topic, value=value, key=key)
             except KafkaError as exc:  # the metadata wait timed out, the buffer stayed full...
                 pending.error = f"Kafka unavailable: cannot queue the record: {exc}"
                 break
@@ -227,7 +235,8 @@ def confluent_config(settings: ProducerSettings) -> dict:
     config = {
         "bootstrap.servers": settings.bootstrap_servers,
         "acks": settings.acks,
-        "enable.idempotence": settings.acks == "all",
+        "enable.idempotence": settings.enable_idempotence,
+        "max.in.flight.requests.per.connection": settings.max_in_flight,
         "linger.ms": settings.linger_ms,
         "batch.size": settings.batch_size,
         "compression.type": settings.compression,
@@ -284,13 +293,15 @@ class _Deliveries(Pending):
 
 
 class ConfluentClient:
-    def __init__(self, settings: ProducerSettings) -> None:
+    def __init__(self, settings: ProducerSettings, extra: dict | None = None) -> None:
+        """`extra`: librdkafka settings on top of `confluent_config(settings)` (e.g. a test's
+        `debug: conf`, to read the effective configuration back from librdkafka's log)."""
         from confluent_kafka import Producer
 
         self.topic = settings.topic
         self.stats = DeliveryStats()
         self._timeout = settings.delivery_timeout_s
-        self._producer = Producer(confluent_config(settings), logger=log)
+        self._producer = Producer({**confluent_config(settings), **(extra or {})}, logger=log)
         self._closing = threading.Event()
         self._cooperative = gevent_patched()
         loop = self._poll_cooperatively if self._cooperative else self._poll_loop
@@ -317,14 +328,17 @@ class ConfluentClient:
             time.sleep(0.0005)
         return len(self._producer)
 
-    def send(self, values: Sequence[bytes], watch: bool = True) -> Pending:
+    def send(
+        self, values: Sequence[bytes], watch: bool = True, keys: Sequence[bytes] | None = None
+    ) -> Pending:
         pending = _Deliveries(len(values), self.stats, watch)
         produce, topic, delivered = self._producer.produce, self.topic, pending.delivered
         deadline = time.monotonic() + self._timeout
         for index, value in enumerate(values):
+            key = None if keys is None else keys[index]  # None: no key, as produce's default
             while True:
                 try:
-                    produce(topic, value, on_delivery=partial(delivered, index))
+                    produce(topic, value, key, on_delivery=partial(delivered, index))
                     break
                 except BufferError:
                     # The local queue is full (the broker is slow or gone): wait for room, bounded.

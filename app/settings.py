@@ -9,7 +9,7 @@ Environment variables (all optional):
 | `KAFKA_CLIENT` | `client` (`kafka-python` / `confluent-kafka`) | `confluent-kafka` |
 | `PRODUCER_ACKS` | `acks` (`0` / `1` / `all`) | `all` |
 | `PRODUCER_LINGER_MS` | `linger_ms` (10: fuller batches cut broker and librdkafka CPU per event) | `10` |
-| `PRODUCER_BATCH_SIZE` | `batch_size` (bytes) | `65536` |
+| `PRODUCER_BATCH_SIZE` | `batch_size` (bytes per partition batch; 1,000,000: big events fill batches, see below) | `1000000` |
 | `PRODUCER_COMPRESSION` | `compression` (`none` / `gzip` / `lz4` / `zstd` / `snappy`) | `none` |
 | `DELIVERY_MODE` | `delivery` (`ack` / `async` / `flush` / `noop`) | `ack` |
 | `DELIVERY_TIMEOUT_S` | `delivery_timeout_s` | `10` |
@@ -19,6 +19,9 @@ Environment variables (all optional):
 | `HEALTH_CACHE_S` | `health_cache_s` (how long a Kafka probe result is reused) | `1` |
 | `HEALTH_TIMEOUT_S` | `health_timeout_s` (one probe's budget) | `2` |
 | `API_KEY` | `api_key` (when set, `X-API-Key` is required) | unset |
+| `PRODUCER_KEY` | `key` (`none`, or a top-level field whose value, as text, becomes the record key) | `none` |
+| `PRODUCER_IDEMPOTENCE` | `idempotence` (`true` / `false`; unset: on with `acks=all`, off otherwise) | unset |
+| `PRODUCER_MAX_IN_FLIGHT` | `max_in_flight` (requests in flight per broker connection) | `5` |
 | `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`, `KAFKA_SSL_CAFILE`, `KAFKA_SSL_CERTFILE`, `KAFKA_SSL_KEYFILE` | `security` (a `KafkaSecurity`, shared with the consumer) | unset |
 
 Secrets (`api_key`, `sasl_password`) are excluded from `repr()` and `public_dict()` so they are never logged.
@@ -44,6 +47,12 @@ DELIVERY_MODES = ("ack", "async", "flush", "noop")
 SERVERS = ("granian", "gunicorn", "gunicorn-gevent", "werkzeug")
 # The API's server unless told otherwise (`python -m app.producer`, `harness up`, run parameter).
 DEFAULT_SERVER = "granian"
+# `key` when records carry no key (the sticky partitioner then fills batches best).
+NO_KEY = "none"
+# Fields the API sets itself: a record key cannot come from them.
+STAMPED_FIELDS = ("received_at",)
+# Kafka allows an idempotent producer at most this many requests in flight per connection.
+MAX_IDEMPOTENT_IN_FLIGHT = 5
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,48 @@ _SECURITY_NAMES = {
 }
 
 
+def parse_bool(text: str) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off, any case) as a bool; ValueError otherwise."""
+    word = str(text).strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, not {text!r}")
+
+
+def idempotence_conflict(acks: str, idempotence: bool | None, max_in_flight: int) -> str | None:
+    """Why this combination cannot work, or None. An idempotent producer needs acks=all and at
+    most 5 requests in flight (Kafka's rule; both client libraries refuse otherwise). Unset
+    idempotence follows acks: on with acks=all, off with 0 or 1, which cannot have it."""
+    if max_in_flight < 1:
+        return f"max_in_flight must be >= 1, not {max_in_flight}"
+    if idempotence and acks != "all":
+        return (
+            f"idempotence needs acks=all (got acks={acks}): set acks to all, or idempotence to "
+            "false (or leave it unset: it follows acks)"
+        )
+    on = acks == "all" if idempotence is None else idempotence
+    if on and max_in_flight > MAX_IDEMPOTENT_IN_FLIGHT:
+        why = "idempotence" if idempotence else "idempotence (on by default with acks=all)"
+        return (
+            f"max_in_flight={max_in_flight} with {why}: Kafka allows an idempotent producer at "
+            f"most {MAX_IDEMPOTENT_IN_FLIGHT}; lower max_in_flight or set idempotence to false"
+        )
+    return None
+
+
+def key_field_error(key: str) -> str | None:
+    """Why `key` cannot name the record key's field, or None."""
+    if key == NO_KEY:
+        return None
+    if not key or key != key.strip():
+        return f"key must be {NO_KEY!r} or a top-level field name, not {key!r}"
+    if key in STAMPED_FIELDS:
+        return f"key={key}: the API sets that field itself; name a field the client sends"
+    return None
+
+
 # env var -> (field name, converter)
 _ENV: dict[str, tuple[str, type]] = {
     "KAFKA_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),
@@ -130,6 +181,9 @@ _ENV: dict[str, tuple[str, type]] = {
     "HEALTH_CACHE_S": ("health_cache_s", float),
     "HEALTH_TIMEOUT_S": ("health_timeout_s", float),
     "API_KEY": ("api_key", str),
+    "PRODUCER_KEY": ("key", str),
+    "PRODUCER_IDEMPOTENCE": ("idempotence", parse_bool),
+    "PRODUCER_MAX_IN_FLIGHT": ("max_in_flight", int),
 }
 # Every environment variable the API reads -> the setting it sets.
 ENV_VARS: dict[str, str] = {
@@ -145,7 +199,11 @@ class ProducerSettings:
     client: str = DEFAULT_CLIENT
     acks: str = "all"
     linger_ms: int = 10
-    batch_size: int = 65536
+    # librdkafka's own default, under the broker's 1 MiB message.max.bytes. A batch holds what
+    # arrives within linger_ms, so small events never come near it; 1,000-byte events through
+    # POST /events filled 64 KiB batches, and with idempotence's 5 requests in flight per
+    # connection that capped the API at ~20-25 MB/s against ~55-65 with this (bench_events.py).
+    batch_size: int = 1_000_000
     compression: str = "none"
     delivery: str = "ack"
     delivery_timeout_s: float = 10.0
@@ -156,6 +214,9 @@ class ProducerSettings:
     health_timeout_s: float = 2.0
     api_key: str | None = field(default=None, repr=False)
     security: KafkaSecurity = KafkaSecurity()
+    key: str = NO_KEY
+    idempotence: bool | None = None
+    max_in_flight: int = MAX_IDEMPOTENT_IN_FLIGHT
 
     def __post_init__(self) -> None:
         _check_choice("client", self.client, CLIENTS)
@@ -174,6 +235,21 @@ class ProducerSettings:
             raise ValueError("bootstrap_servers must not be empty")
         if not self.topic.strip():
             raise ValueError("topic must not be empty")
+        for problem in (
+            key_field_error(self.key),
+            idempotence_conflict(self.acks, self.idempotence, self.max_in_flight),
+        ):
+            if problem:
+                raise ValueError(problem)
+
+    @property
+    def enable_idempotence(self) -> bool:
+        """The idempotence the clients get: the setting, else on exactly when acks=all."""
+        return self.acks == "all" if self.idempotence is None else self.idempotence
+
+    @property
+    def keyed(self) -> bool:
+        return self.key != NO_KEY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> ProducerSettings:

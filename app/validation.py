@@ -8,6 +8,9 @@ An event is a JSON object:
 - any other field: any JSON value, with the whole event nested at most `max_depth` levels deep.
 
 `received_at` is the API's own field: a client's value is overwritten.
+
+With a record key (`key` setting, a field name), that field is required too: its value as text (a
+string as it is, any other JSON value as its compact JSON) becomes the Kafka record's key.
 """
 
 from __future__ import annotations
@@ -144,3 +147,17 @@ def _json_type(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def record_key(event: dict, field: str) -> bytes | None:
+    """The record key an event's `field` gives, or None when the field is missing or null."""
+    value = event.get(field)
+    if value is None:
+        return None
+    if type(value) is str:
+        return value.encode()
+    return orjson.dumps(value)
+
+
+def missing_key_error(field: str) -> str:
+    return f"'{field}' is required: the API keys its Kafka records by it (key={field})"

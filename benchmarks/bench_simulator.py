@@ -1,12 +1,12 @@
 """How fast is the load simulator? Its ceiling against a no-op API vs wrk's, in the same run.
 
     .venv/bin/python benchmarks/bench_simulator.py [--repeats 3] [--duration 10] [--endpoint single]
-        [--variants raw,rawx2,aiohttp] [--quick] [--json PATH]
+        [--variants raw,aiohttp] [--quick] [--json PATH]
 
 Serves the API with `--delivery noop` under gunicorn (or, when the API cannot start, a minimal
 gunicorn + Flask no-op app), then alternates wrk (`-t2 -c200`, a Lua script POSTing a JSON event)
-and the simulator variants (200 senders; `raw` = the lean HTTP client, `rawx2` = the same in two
-client processes, `aiohttp` = aiohttp's client) against the same endpoint. Prints the machine, the
+and the simulator variants (200 senders; `raw` = the lean HTTP client, `aiohttp` = aiohttp's
+client) against the same endpoint (several generators: benchmarks/bench_generators.py). Prints the machine, the
 medians of requests/s, each client's CPU per request, and the ratio simulator/wrk (target >= 0.7:
 the simulator must not be what limits a run). Needs `wrk` (scripts/install-system-deps.sh).
 `--quick`: the default client (`raw`, one process) only, 5 s per wrk run.
@@ -160,14 +160,12 @@ def run_wrk(url: str, lua: Path, connections: int, duration: int, log_dir: Path)
 def run_simulator(
     url: str, endpoint: str, batch: int, threads: int, events: int, variant: str = "raw"
 ) -> dict:
-    """variant: `client[xPROCESSES]`, e.g. raw, raw x2, aiohttp."""
-    http_client, _, processes = variant.partition("x")
+    """variant: the HTTP client, raw or aiohttp."""
     cfg = SimulatorConfig(url=url, events=events, threads=threads, endpoint=endpoint,
-                          events_per_request=batch, http_client=http_client,
-                          processes=int(processes or 1))  # fmt: skip
+                          events_per_request=batch, http_client=variant)  # fmt: skip
     cpu0 = cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN)
     result = simulate(cfg, out_dir=None, progress=False)
-    # Worker processes are reaped by then, so their CPU counts; so does building the records.
+    # Building the records counts too.
     cpu = cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0
     if result.failed or result.rejected:
         print(f"  (simulator: {result.failed} failed, {result.rejected} rejected)", file=sys.stderr)
@@ -200,8 +198,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--endpoint", choices=("single", "batch"), default="single")
     p.add_argument("--events-per-request", type=int, default=100)
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    p.add_argument("--variants", default="raw,rawx2,aiohttp",
-                   help="simulator variants: http client [x client processes]")  # fmt: skip
+    p.add_argument("--variants", default="raw,aiohttp", help="simulator variants: http clients")
     add_runner_flags(p, "variant raw only, 5 s per wrk run")
     args = p.parse_args(argv)
     if args.quick:

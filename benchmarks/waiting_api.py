@@ -51,7 +51,9 @@ class SimulatedAcks:
             for pending in batch:
                 pending.latch.release()
 
-    def send(self, values: Sequence[bytes], watch: bool = True) -> Pending:
+    def send(
+        self, values: Sequence[bytes], watch: bool = True, keys: Sequence[bytes] | None = None
+    ) -> Pending:
         pending = _Parked(len(values))
         with self._lock:
             self._parked.append(pending)

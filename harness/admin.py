@@ -36,6 +36,17 @@ def create_topic(
         admin.close()
 
 
+def delete_topic(
+    bootstrap_servers: str, name: str, timeout_s: float = 30.0, **client_config
+) -> None:
+    """Delete `name` (a topic a run created on someone's cluster, once the run is over)."""
+    admin = admin_client(bootstrap_servers, **client_config)
+    try:
+        admin.delete_topics([name], timeout_ms=int(timeout_s * 1000))
+    finally:
+        admin.close()
+
+
 def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 3, **kwargs) -> bool:
     """Create the topic unless it exists; returns True when it was created."""
     try:
@@ -68,5 +79,17 @@ def in_sync_replicas(bootstrap_servers: str, name: str) -> dict[int, list[int]]:
     try:
         topic = describe_topic(admin, name)
         return {p["partition_index"]: list(p["isr_nodes"]) for p in topic["partitions"]}
+    finally:
+        admin.close()
+
+
+def topic_config(bootstrap_servers: str, name: str) -> dict[str, str | None]:
+    """A topic's configuration as the cluster applies it (its own settings and the defaults)."""
+    from kafka.admin import ConfigResource
+
+    admin = admin_client(bootstrap_servers)
+    try:
+        found = admin.describe_configs([ConfigResource("TOPIC", name)], config_filter="all")
+        return {key: entry["value"] for key, entry in found["topic"][name].items()}
     finally:
         admin.close()

@@ -57,6 +57,7 @@ from harness.analysis.logs import SCHEMA, _coerce
 
 LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}  # topic config for harness topics
 AUDIT_ATTR = "audit"  # the frame's attrs key of the audit facts
+KEY_COLUMN = "key"  # the record's key (bytes, None when it has none), with keys=True
 SOURCE_PREFIX = "kafka:"  # the frame's `source`: kafka:<topic>
 TIMESTAMP_TYPES = {TIMESTAMP_CREATE_TIME: "CreateTime", TIMESTAMP_LOG_APPEND_TIME: "LogAppendTime"}
 MISSING_SAMPLES = 5
@@ -159,6 +160,23 @@ def start_offsets(
         consumer.close()
 
 
+def end_offsets(
+    bootstrap: str,
+    topic: str,
+    security: Mapping[str, str] | None = None,
+    timeout_s: float = METADATA_TIMEOUT_S,
+) -> dict[int, int]:
+    """{partition: end offset} now (the same reading as start_offsets, after the load)."""
+    return start_offsets(bootstrap, topic, security, timeout_s)
+
+
+def records_per_partition(before: Mapping[int, int], after: Mapping[int, int]) -> list[int]:
+    """Records appended to each partition between two readings (a partition that appeared in
+    between counts from 0), indexed by partition."""
+    size = max(after, default=-1) + 1
+    return [after.get(p, 0) - before.get(p, 0) for p in range(size)]
+
+
 class _Columns:
     """The kept records, column by column (a frame is built once, at the end)."""
 
@@ -170,8 +188,11 @@ class _Columns:
         self.timestamp_ms: list[float] = []
         self.partition: list[int] = []
         self.offset: list[int] = []
+        self.record_bytes: list[int] = []
+        self.key: list[bytes | None] = []
 
-    def add(self, obj: dict, timestamp: tuple[int, int], partition: int, offset: int) -> None:
+    def add(self, obj: dict, timestamp: tuple[int, int], partition: int, offset: int,
+            value_bytes: int, key: bytes | None) -> None:  # fmt: skip
         kind, ms = timestamp
         self.event_id.append(obj["event_id"])
         # the log reader's coercion: a field of an unexpected type is null, as in the log's frame
@@ -181,8 +202,10 @@ class _Columns:
         self.timestamp_ms.append(float(ms) if kind in TIMESTAMP_TYPES else np.nan)
         self.partition.append(partition)
         self.offset.append(offset)
+        self.record_bytes.append(value_bytes)
+        self.key.append(key)
 
-    def frame(self, topic: str) -> pd.DataFrame:
+    def frame(self, topic: str, keys: bool = False) -> pd.DataFrame:
         """The rows as `read_events_log` would give them (same columns, same dtypes)."""
         n = len(self.event_id)
         consumed_at = np.asarray(self.timestamp_ms, dtype=float) / 1000.0
@@ -199,6 +222,10 @@ class _Columns:
         frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         frame["log_time"] = _local_time(consumed_at)
         frame["source"] = pd.Series([SOURCE_PREFIX + topic] * n, dtype="category")
+        frame["line_bytes"] = pd.Series([pd.NA] * n, dtype="Int64")  # no log line: Kafka's own
+        frame["record_bytes"] = pd.Series(self.record_bytes, dtype="Int64")
+        if keys:
+            frame[KEY_COLUMN] = pd.Series(self.key, dtype=object)
         return frame
 
 
@@ -220,6 +247,7 @@ def audit_topic(
     run_id: str,
     progress: Progress | None = None,
     security: Mapping[str, str] | None = None,
+    keys: bool = False,
 ) -> pd.DataFrame:
     """This run's records in `topic` from `start_offsets` on, as `read_events_log` frames a log.
 
@@ -228,7 +256,9 @@ def audit_topic(
     ids `<run_id>-<seq>`); `progress(found, expected)` is called as accepted ids are found;
     `security` is the cluster's librdkafka security settings. A partition missing from
     `start_offsets` (added during the run) is read from its beginning. The audit facts are in
-    `frame.attrs[AUDIT_ATTR]`; `dead_letters` counts values that are not JSON objects.
+    `frame.attrs[AUDIT_ATTR]`; `dead_letters` counts values that are not JSON objects. The
+    frame's `record_bytes` are the values' sizes in Kafka (`line_bytes`: NA, no log line);
+    `keys=True` adds the records' keys (KEY_COLUMN) for the order audit.
     """
     started = time.monotonic()
     deadline = started + timeout_s
@@ -273,7 +303,8 @@ def audit_topic(
                 kind = msg.timestamp()[0]
                 name = TIMESTAMP_TYPES.get(kind, "NotAvailable")
                 types[name] = types.get(name, 0) + 1
-                rows.add(obj, msg.timestamp(), msg.partition(), msg.offset())
+                rows.add(obj, msg.timestamp(), msg.partition(), msg.offset(), len(msg.value()),
+                         msg.key())  # fmt: skip
                 pending.discard(eid)
             if progress is not None and len(pending) != found_before:
                 progress(expected - len(pending), expected)
@@ -281,7 +312,7 @@ def audit_topic(
                 targets = _end_offsets(consumer, topic, partitions, METADATA_TIMEOUT_S)
     finally:
         consumer.close()
-    frame = rows.frame(topic)
+    frame = rows.frame(topic, keys)
     facts = {
         **tally,
         "events_kept": len(frame),

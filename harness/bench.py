@@ -54,6 +54,8 @@ BENCHMARKS = [
     Bench("startup", "bench_kafka_startup.py", (), kafka=False, default=False),
     Bench("batch-path", "bench_batch_path.py", (), kafka=False, default=False),
     Bench("capacity", "bench_capacity.py", ()),
+    Bench("events", "bench_events.py", (9,)),
+    Bench("generators", "bench_generators.py", (10,), kafka=False),
 ]
 BY_NAME = {b.name: b for b in BENCHMARKS}
 
@@ -321,6 +323,9 @@ def markdown(
     ]
     if why.get("scaling") and any(r["benchmark"] == "scaling" for r in results):
         sections += ["## Scaling on 2 cores: where it flattens, and why", why["scaling"].strip()]
+    if why.get("generators") and any(r["benchmark"] == "generators" for r in results):
+        sections += ["## Load generators on 2 shared cores: how to read item 10",
+                     why["generators"].strip()]  # fmt: skip
     if why.get("fixes"):
         sections += ["## Fixed after profiling, and what moved", why["fixes"].strip()]
     profiles = md_profiles(results)

@@ -15,7 +15,9 @@ import sys
 from harness import kafka
 from harness.cluster import choose_bootstrap
 from harness.java import SetupError
+from harness.loadgen.generators import GeneratorFailed
 from harness.params import ParameterError
+from harness.progress import decide_progress_style
 
 # Modules that add subcommands; a module that does not exist yet is skipped.
 FEATURE_MODULES = [
@@ -47,7 +49,8 @@ def cmd_kafka(args: argparse.Namespace) -> int:
         )
         return 0
     if args.action == "start":
-        state = kafka.start_detached(brokers=args.brokers, port=args.port, host=args.host)
+        state = kafka.start_detached(brokers=args.brokers, port=args.port, host=args.host,
+                                     controller_port=args.controller_port)  # fmt: skip
         print(state["bootstrap_servers"])
         print(
             f"Kafka {state['kafka_version']} started (pids {state['pids']}, data in {state['root']}); "
@@ -73,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kafka", help="start, inspect or stop the embedded Kafka broker(s)")
     p.add_argument("action", choices=["start", "status", "stop"])
     p.add_argument("--brokers", type=int, default=1, help="number of brokers (default 1)")
-    p.add_argument("--port", type=int, default=kafka.DEFAULT_PORT, help="first broker port (9092)")
+    p.add_argument("--port", type=int, default=kafka.DEFAULT_PORT,
+                   help="the (first) broker's port (default: 9092)")  # fmt: skip
+    p.add_argument("--controller-port", type=int, default=None,
+                   help="the (first) KRaft controller's port (default: a free port)")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument(
         "--bootstrap-servers",
@@ -98,12 +104,16 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    decide_progress_style()  # bars on a terminal, plain lines in a log; kernels inherit it
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
     except (SetupError, kafka.KafkaStartError, ParameterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except GeneratorFailed as exc:  # a load generator died or stalled mid-run
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: stopped everything this command started", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ import html
 import io
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from harness.analysis import stats, summarize_sweep
+from harness.analysis.metrics import NO_WINDOW, OK
 from harness.analysis.points import (
     HIGHER_IS_BETTER,
     HTTP_P99,
@@ -191,18 +192,30 @@ def match_points(base: Side, new: Side) -> Matching:
     return Matching(pairs, unmatched_base, unmatched_new, {}, one_sided)
 
 
+def _no_window(side: Side, point) -> bool:
+    """The point ran, but no repetition had a measured window (every event in the warm-up)."""
+    status = side.summary.loc[side.summary["point"].eq(point), "status"]
+    return bool(status.eq(NO_WINDOW).any() and not status.eq(OK).any())
+
+
 def compare_sides(base: Side, new: Side, matching: Matching, threshold: float) -> pd.DataFrame:
     """One row per matched point and figure: the `stats.Comparison` fields, plus the point's
     overall verdict (`stats.overall_verdict` over its figures)."""
     rows = []
     for b, n in matching.pairs:
         label = _label(new.summary, n) or _label(base.summary, b)
+        empty = [name for name, side, p in (("BASE", base, b), ("NEW", new, n))
+                 if _no_window(side, p)]  # fmt: skip
         for figure in COMPARED:
             c = stats.compare_samples(
                 repetition_samples(base.summary, b, figure),
                 repetition_samples(new.summary, n, figure),
                 higher_is_better=HIGHER_IS_BETTER.get(figure, False), threshold=threshold,
             )  # fmt: skip
+            if empty:  # the runs succeeded, but measured nothing: say so, not "no success"
+                c = replace(c, note=f"no measured window on {' and '.join(empty)}: every event "
+                            "was sent during the warm-up (lower --warmup-s or leave it unset, "
+                            "or send more events)")  # fmt: skip
             rows.append({"base_point": b, "new_point": n, "label": label, "figure": figure,
                          **c.to_dict()})  # fmt: skip
     table = pd.DataFrame(rows)
@@ -241,7 +254,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "point": name, "figure": _SHORT.get(r.figure, r.figure),
             "reps": f"{r.n_base} vs {r.n_new}", "base": _fmt(r.median_base, 1),
-            "new": _fmt(r.median_new, 1), "new/base [95% CI]": _ratio_text(r._asdict()),
+            "new": _fmt(r.median_new, 1), "new/base [interval]": _ratio_text(r._asdict()),
             "p": _fmt(r.p_value, 3), "verdict": r.verdict,
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -282,7 +295,9 @@ def chart(table: pd.DataFrame, threshold: float) -> Figure:
     handles.append(Patch(color="0.9", label=f"within ±{threshold:.0%}"))
     ax.set_yticks(range(len(points)), [b if b == n else f"{b} -> {n}" for b, n in points])
     ax.set_ylim(len(points) - 0.5, -0.5)
-    ax.set_xlabel("NEW / BASE (median, 95% interval); throughput: higher is faster, p99: lower")
+    ax.set_xlabel(
+        "NEW / BASE (median, bootstrap interval); throughput: higher is faster, p99: lower"
+    )
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     return fig
 

@@ -48,6 +48,16 @@ def library_version(name: str) -> str | None:
         return None
 
 
+# The libraries a run's figures depend on: the Kafka clients, the HTTP servers, the web framework.
+LIBRARIES = ("confluent-kafka", "kafka-python", "granian", "gunicorn", "gevent", "werkzeug",
+             "flask", "orjson")  # fmt: skip
+
+
+def library_versions() -> dict[str, str | None]:
+    """{library: version} of LIBRARIES as installed here (None: not installed)."""
+    return {name: library_version(name) for name in LIBRARIES}
+
+
 def environment(client_library: str | None = None) -> dict:
     """The `environment` block of metrics.json (docs/CONTRACTS.md), plus a few more facts."""
     return {
@@ -65,6 +75,7 @@ def environment(client_library: str | None = None) -> dict:
         "platform": platform.platform(),
         "git_commit": git_commit(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "libraries": library_versions(),
     }
 
 

@@ -74,6 +74,11 @@ class Node:
         return self.root / "logs"
 
     @property
+    def data_dir(self) -> Path:
+        """log.dirs: the partitions' segment files."""
+        return self.root / "data"
+
+    @property
     def stdout_path(self) -> Path:
         return self.root / "stdout.log"
 
@@ -91,6 +96,7 @@ class EmbeddedKafka:
         brokers: int = 1,
         port: int | None = None,
         host: str = "127.0.0.1",
+        controller_port: int | None = None,
         root: Path | None = None,
         min_insync_replicas: int = 1,
         broker_config: dict[str, str] | None = None,
@@ -98,9 +104,13 @@ class EmbeddedKafka:
         ready_timeout: float = 90.0,
         stop_timeout: float = 20.0,
     ) -> None:
-        """`port` is the first broker's port (the others follow it); None picks free ports."""
+        """`port` is the first broker's port (the others follow it), `controller_port` the first
+        controller's; each left None is chosen free by the OS (again at start, should another
+        process take it in the meantime)."""
         if brokers < 1:
             raise ValueError("brokers must be >= 1")
+        self.port = port
+        self.controller_port = controller_port
         self.brokers = brokers
         self.host = host
         self.root = Path(root) if root else harness_home() / "kafka" / "default"
@@ -110,19 +120,21 @@ class EmbeddedKafka:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.cluster_id = new_cluster_id()
-        self.nodes = self._plan_nodes(port)
+        self.nodes = self._plan_nodes()
         self._classpath: str | None = None
         self._java: str | None = None
 
     # -- layout ---------------------------------------------------------------------------
-    def _plan_nodes(self, port: int | None) -> list[Node]:
-        if port is None:
-            ports = free_ports(2 * self.brokers, self.host)
-            broker_ports, controller_ports = ports[: self.brokers], ports[self.brokers :]
-        else:
-            broker_ports = [port + i for i in range(self.brokers)]
-            # Controllers sit above the broker ports: 9092 -> controller 9093 for one broker.
-            controller_ports = [port + self.brokers + i for i in range(self.brokers)]
+    def _plan_nodes(self) -> list[Node]:
+        """Given ports as given (the brokers' and the controllers' each follow the first), the
+        others chosen free by the OS: a port next to a given one may be anyone's (right after a
+        busy run, thousands of client sockets sit in TIME-WAIT on ephemeral ports)."""
+        free = iter(free_ports(2 * self.brokers, self.host))
+        broker_ports = ([self.port + i for i in range(self.brokers)] if self.port is not None
+                        else [next(free) for _ in range(self.brokers)])  # fmt: skip
+        controller_ports = ([self.controller_port + i for i in range(self.brokers)]
+                            if self.controller_port is not None
+                            else [next(free) for _ in range(self.brokers)])  # fmt: skip
         return [
             Node(i + 1, broker_ports[i], controller_ports[i], self.root / f"node-{i + 1}")
             for i in range(self.brokers)
@@ -150,7 +162,7 @@ class EmbeddedKafka:
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(node.root / "data"),
+            "log.dirs": str(node.data_dir),
             "num.partitions": "3",
             "default.replication.factor": str(internal_rf),
             "min.insync.replicas": str(self.min_insync_replicas),
@@ -171,16 +183,50 @@ class EmbeddedKafka:
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> EmbeddedKafka:
+    def _given(self, port: int) -> bool:
+        """Whether `port` was given by the caller (else the OS chose it)."""
+        given = [self.port, self.controller_port]
+        return any(g is not None and g <= port < g + self.brokers for g in given)
+
+    def _check_ports(self, attempts: int = 5) -> None:
+        """A given port in use is an error; a chosen one taken since it was chosen is chosen
+        again (its node gets a new free port, never one next to the others)."""
+        for _ in range(attempts):
+            taken = [p for n in self.nodes for p in (n.port, n.controller_port)
+                     if port_in_use(p, self.host)]  # fmt: skip
+            given = [p for p in taken if self._given(p)]
+            if given:
+                flag = "--port" if any(n.port in given for n in self.nodes) else "--controller-port"
+                raise KafkaStartError(
+                    f"Port {given[0]} on {self.host} is already in use (another Kafka? try "
+                    f"`python -m harness kafka stop`, or choose another port with {flag})."
+                )
+            if not taken:
+                return
+            self.nodes = self._plan_nodes()
+        raise KafkaStartError(f"no free ports on {self.host} after {attempts} tries")
+
+    def start(self, attempts: int = 3) -> EmbeddedKafka:
+        """Formats and starts every node and waits until the cluster is ready. A node that could
+        not bind a port the OS chose for it (taken between the choice and the bind) is started
+        again on new ports, up to `attempts` times."""
         self._java = java.check_java()
         self._classpath = java.broker_classpath()
-        for node in self.nodes:
-            for p in (node.port, node.controller_port):
-                if port_in_use(p, self.host):
-                    raise KafkaStartError(
-                        f"Port {p} on {self.host} is already in use (another Kafka? try "
-                        "`python -m harness kafka stop`, or choose another port with --port)."
-                    )
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once()
+            except KafkaStartError as exc:
+                if attempt == attempts or not _bind_failed(exc) or self._all_ports_given():
+                    raise
+                log.warning("a chosen port was taken before Kafka bound it; new ports: %s", exc)
+                self.nodes = self._plan_nodes()
+        raise AssertionError("unreachable")
+
+    def _all_ports_given(self) -> bool:
+        return self.port is not None and self.controller_port is not None
+
+    def _start_once(self) -> EmbeddedKafka:
+        self._check_ports()
         if self.root.exists():
             shutil.rmtree(self.root)
         for node in self.nodes:
@@ -277,9 +323,9 @@ class EmbeddedKafka:
             proc.stop(self.stop_timeout)
 
     # -- fault injection -------------------------------------------------------------------------
-    def kill_node(self, node_id: int) -> None:
-        """SIGKILL one broker (no clean shutdown)."""
-        self._node(node_id).process.kill()
+    def kill_node(self, node_id: int) -> int | None:
+        """SIGKILL one broker (no clean shutdown); returns its exit code."""
+        return self._node(node_id).process.kill()
 
     def pause_node(self, node_id: int) -> None:
         """SIGSTOP: the broker stops answering (connections hang, as in a network partition)."""
@@ -288,8 +334,9 @@ class EmbeddedKafka:
     def resume_node(self, node_id: int) -> None:
         self._node(node_id).process.signal(signal.SIGCONT)
 
-    def stop_node(self, node_id: int) -> None:
-        self._node(node_id).process.stop(self.stop_timeout)
+    def stop_node(self, node_id: int) -> int | None:
+        """SIGTERM one broker (a controlled shutdown), SIGKILL after the timeout; its exit code."""
+        return self._node(node_id).process.stop(self.stop_timeout)
 
     def start_node(self, node_id: int, wait: bool = True) -> None:
         """Restart a stopped or killed node on its existing data."""
@@ -324,6 +371,11 @@ class EmbeddedKafka:
         self.stop()
 
 
+def _bind_failed(exc: KafkaStartError) -> bool:
+    """The broker exited because a port was taken (java.net.BindException)."""
+    return "BindException" in str(exc) or "Address already in use" in str(exc)
+
+
 def _alive(node: Node) -> bool:
     return node.process is not None and node.process.running()
 
@@ -356,14 +408,20 @@ def read_state() -> dict | None:
         return None
 
 
-def start_detached(brokers: int = 1, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> dict:
+def start_detached(
+    brokers: int = 1,
+    port: int = DEFAULT_PORT,
+    host: str = "127.0.0.1",
+    controller_port: int | None = None,
+) -> dict:
     state = read_state()
     if state and any(_is_broker(pid) for pid in state["pids"]):
         raise KafkaStartError(
             f"An embedded Kafka is already running at {state['bootstrap_servers']} "
             "(`python -m harness kafka stop` stops it)."
         )
-    kafka = EmbeddedKafka(brokers=brokers, port=port, host=host, detached=True)
+    kafka = EmbeddedKafka(brokers=brokers, port=port, host=host, detached=True,
+                          controller_port=controller_port)  # fmt: skip
     kafka.start()
     state = kafka.state()
     state_file().parent.mkdir(parents=True, exist_ok=True)

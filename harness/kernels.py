@@ -39,8 +39,21 @@ def _ipc_prefix() -> str:
     return prefix
 
 
+# How long a kernel gets to stop after the shutdown that follows Ctrl-C: jupyter_client interrupts
+# it first (SIGINT), and the cell it was running must get through its own clean-up, which stops the
+# brokers, API and consumers it started (and, in a sweep, the kernel of the run in progress).
+# jupyter_client's 5 s (SIGTERM at half, SIGKILL at the end) cut that short, and those processes
+# outlived the command. An idle kernel exits at once on the shutdown request.
+SHUTDOWN_WAIT_S = 60.0
+
+
 class IpcKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels listen on IPC sockets under a unique absolute prefix."""
+    """A kernel manager whose kernels listen on IPC sockets under a unique absolute prefix, and
+    get SHUTDOWN_WAIT_S to finish an interrupted cell's clean-up."""
+
+    @default("shutdown_wait_time")
+    def _shutdown_wait_time_default(self) -> float:
+        return SHUTDOWN_WAIT_S
 
     @default("transport")
     def _transport_default(self) -> str:

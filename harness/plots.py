@@ -34,6 +34,8 @@ _LABELS = {
     "config.linger_ms": "linger (ms)",
     "config.batch_size": "batch size (bytes)",
     "throughput_eps": "throughput (events/s)",
+    "throughput_mbps": "throughput (MB/s of events)",
+    "config.event_bytes": "event size (bytes)",
     "capacity_eps": "capacity (events/s)",
 }
 
@@ -192,29 +194,38 @@ def capacity_bars(
     baseline: object = None,
     reason: str = "capacity_reason",
 ) -> Figure:
-    """Capacity under the objective per point (events/s), the baseline as one bar in vermillion;
-    a search the load generator limited is hatched and labelled "at least"."""
+    """Capacity under the objective per search point (events/s): the median of its searches with
+    their range as an error bar when it was searched several times; the seed-style baseline in
+    vermillion; a search the load generator limited is hatched and labelled "at least"."""
     table = points.assign(_c=_numbers(points, "capacity_eps"))
     table = table[np.isfinite(table["_c"])].sort_values("_c", kind="stable")
     colors = _role_colors(table.index, best, baseline)
     fig = _new_figure(9.0, 1.2 + 0.34 * max(len(table), 2))
     ax = fig.add_subplot()
-    bars = ax.barh(np.arange(len(table)), table["_c"], color=colors)
+    lo, hi = _numbers(table, "capacity_eps.min"), _numbers(table, "capacity_eps.max")
+    spread = np.isfinite(lo) & np.isfinite(hi) & (hi > lo)
+    errors = np.vstack(
+        [np.where(spread, table["_c"] - lo, 0.0), np.where(spread, hi - table["_c"], 0.0)]
+    )
+    bars = ax.barh(np.arange(len(table)), table["_c"], color=colors, xerr=errors.clip(min=0.0),
+                   error_kw={"ecolor": "#333333", "capsize": 3, "lw": 1})  # fmt: skip
     reasons = table[reason].astype(str) if reason in table else pd.Series("", index=table.index)
-    for bar, value, why in zip(bars, table["_c"], reasons, strict=True):
+    searched = _numbers(table, "capacity_searches")
+    for bar, value, why, n, top in zip(bars, table["_c"], reasons, searched, np.where(spread, hi, table["_c"]), strict=True):  # fmt: skip
         bound = "generator" in why.lower()
         if bound:
             bar.set_hatch("//")
             bar.set_edgecolor("#ffffff")
-        text = f" {'≥ ' if bound else ''}{value:,.0f}" + (
-            f"  ({why})" if why not in ("", "nan") else ""
-        )
-        ax.text(value, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize="small")
+        what = f"median of {int(n)}" if np.isfinite(n) and n > 1 else "one search"
+        detail = ", ".join(t for t in (what, why if why not in ("", "nan", "None") else "") if t)
+        text = f" {'≥ ' if bound else ''}{value:,.0f}  ({detail})"
+        ax.text(top, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize="small")
     _label_ticks(ax, [role_name(names[i], i, best, baseline) for i in table.index], colors)
     if len(table):
-        ax.set_xlim(0, table["_c"].max() * 1.45)
+        ax.set_xlim(0, max(table["_c"].max(), np.nanmax(np.where(spread, hi, 0.0))) * 1.5)
     ax.set_xlabel(axis_label("capacity_eps"))
-    ax.set_title("Capacity under the objective per setting (hatched: generator-bound, at least)")
+    ax.set_title("Capacity under the objective (error bars: the range of the searches; "
+                 "hatched: generator-bound, at least)", fontsize="medium")  # fmt: skip
     _style(ax, "x")
     return fig
 
@@ -229,6 +240,16 @@ def _categories(table: pd.DataFrame, column: str) -> list:
         return sorted(values, key=float)
     except (TypeError, ValueError):
         return sorted(values, key=str)
+
+
+def _is_numeric(values: list) -> bool:
+    """Whether categories have an order of their own (numbers), so a line between them means
+    something."""
+    try:
+        [float(v) for v in values]
+    except (TypeError, ValueError):
+        return False
+    return not any(isinstance(v, bool | np.bool_) for v in values)
 
 
 def _facet_grid(fig: Figure, n: int, sharey: bool = True):
@@ -331,23 +352,29 @@ def facet_lines(
 ) -> Figure:
     """`y` against the categories of `x`, one line per value of `series` (at most MAX_SERIES;
     further values are left out and said so in the title), one panel per value of `facet`, error
-    bars from the intervals, the legend outside the panels."""
+    bars from the intervals, the legend outside the panels. Only an ordered `x` (numbers, e.g.
+    threads) is drawn as lines; categories without an order (servers, clients) are points, each
+    series beside the others, never joined."""
     table = ok_points(points)
     xs = _categories(table, x)
+    ordered = _is_numeric(xs)
     facets = _facets(table, facet)
     fig = _new_figure(min(4.4 * len(facets), 13.0) + 1.8, 3.8 * math.ceil(len(facets) / 3))
     axes = _facet_grid(fig, len(facets), sharey=True)
     groups = _categories(table, series) if series and series in table else [None]
     shown = groups[:MAX_SERIES]
+    width = 0.5 / max(len(shown), 1)
     for ax, (panel_title, rows) in zip(axes, facets, strict=True):
-        for color, group in zip(OKABE_ITO, shown, strict=False):
+        for k, (color, group) in enumerate(zip(OKABE_ITO, shown, strict=False)):
             line = rows if group is None else rows[rows[series] == group]
             line = line.assign(_x=[xs.index(v) for v in line[x]]).sort_values("_x", kind="stable")
             if line.empty:
                 continue
             label = "_one series" if group is None else value_label(group)  # no legend for one
-            ax.errorbar(line["_x"], _numbers(line, y), yerr=interval_errors(line, y),
-                        marker="o", color=color, capsize=3, label=label)  # fmt: skip
+            dodge = 0.0 if ordered else (k - (len(shown) - 1) / 2) * width
+            ax.errorbar(line["_x"] + dodge, _numbers(line, y), yerr=interval_errors(line, y),
+                        marker="o", color=color, capsize=3, label=label,
+                        linestyle="-" if ordered else "none")  # fmt: skip
         ax.set_xticks(range(len(xs)), [value_label(v) for v in xs])
         ax.set_xlim(-0.4, len(xs) - 0.6)
         ax.set_xlabel(axis_label(x))
@@ -437,6 +464,67 @@ def run_timeseries(series: pd.DataFrame, title: str = "Run over time") -> Figure
     for ax in (rate_ax, lat_ax):
         if warmup:
             ax.axvspan(0, warmup, color="#000000", alpha=0.07, lw=0, label="warm-up")
+        _style(ax)
+    legend_outside(fig)
+    return fig
+
+
+FAILED_COLOR = "#D55E00"
+SPAN_COLOR = "#CC79A7"
+
+
+def timeline_chart(
+    timeline: pd.DataFrame,
+    instants: list[dict] | None = None,
+    objective_ms: float | None = None,
+    title: str = "Timeline",
+) -> Figure:
+    """A run's timeline.parquet (any bin width): events/s offered, accepted and failed (top),
+    the http p99 of each bin's requests against the objective (middle, log scale), and the
+    consumer lag (bottom). Fault instants (metrics.json faults.instants) are dashed lines, each
+    one's unavailability span shaded; the warm-up is shaded grey."""
+    fig = _new_figure(10.0, 7.2)
+    rate_ax, p99_ax, lag_ax = fig.subplots(3, 1, sharex=True)
+    fig.suptitle(title)
+    t = pd.to_numeric(timeline["t_s"], errors="coerce").to_numpy(dtype=float)
+    steps = np.diff(t)
+    bin_s = float(np.median(steps)) if steps.size else 1.0
+    failed = timeline[[c for c in timeline.columns if c.startswith("failed_")]].sum(axis=1)
+    per_s = 1.0 / bin_s
+    if timeline["offered"].notna().any():
+        rate_ax.step(t, timeline["offered"] * per_s, where="post", color=OKABE_ITO[6],
+                     lw=1.0, ls="--", label="offered")  # fmt: skip
+    rate_ax.step(t, timeline["accepted"] * per_s, where="post", color=OKABE_ITO[0],
+                 label="accepted")  # fmt: skip
+    rate_ax.step(t, failed * per_s, where="post", color=FAILED_COLOR, label="failed")
+    rate_ax.set_ylabel("events/s")
+    p99_ax.step(t, timeline["http_p99_ms"], where="post", color=OKABE_ITO[2], label="http p99")
+    if objective_ms:
+        p99_ax.axhline(objective_ms, color=OKABE_ITO[6], lw=0.8, ls=":",
+                       label=f"objective {objective_ms:g} ms")  # fmt: skip
+    p99_ax.set_ylabel("http p99 (ms)")
+    if pd.to_numeric(timeline["http_p99_ms"], errors="coerce").gt(0).any():
+        _log_scale(p99_ax)
+    lag_ax.step(t, timeline.get("lag_mean", timeline["lag"]), where="post", color=OKABE_ITO[4],
+                label="consumer lag (mean over the bin)")  # fmt: skip
+    lag_ax.set_ylabel("lag (events)")
+    lag_ax.set_xlabel(f"time since the first request (s), {bin_s * 1000:g} ms bins")
+    t0 = float(timeline["start"].iloc[0]) if len(timeline) else 0.0
+    warm = timeline["warmup"].astype(bool).to_numpy() if "warmup" in timeline else []
+    warm_end = float(t[warm].max() + bin_s) if len(t) and np.any(warm) else None
+    for ax in (rate_ax, p99_ax, lag_ax):
+        if warm_end:
+            ax.axvspan(0, warm_end, color="#000000", alpha=0.07, lw=0, label="warm-up")
+        for k, instant in enumerate(instants or []):
+            if instant.get("at") is None:
+                continue
+            at = instant["at"] - t0
+            ax.axvline(at, color=FAILED_COLOR, lw=1.0, ls="--",
+                       label="fault" if k == 0 else None)  # fmt: skip
+            end = instant.get("span_end")
+            if end is not None and end > instant["at"]:
+                ax.axvspan(at, end - t0, color=SPAN_COLOR, alpha=0.18, lw=0,
+                           label="unavailable" if k == 0 else None)  # fmt: skip
         _style(ax)
     legend_outside(fig)
     return fig

@@ -150,11 +150,17 @@ class ManagedProcess:
         if self.running():
             self.proc.send_signal(sig)
 
-    def kill(self) -> None:
-        """SIGKILL now (fault injection) and reap."""
+    def kill(self) -> int | None:
+        """SIGKILL now (fault injection), with every process of its session (a server's workers
+        die with their master, as in a crash of the host or an OOM kill), and reap; returns the
+        exit code (-9 when the SIGKILL ended it)."""
         if self.running():
-            self.proc.kill()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # start_new_session: it leads a group
+            except ProcessLookupError:
+                pass
             self.proc.wait()
+        return self.returncode()
 
     def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit code."""

@@ -8,6 +8,7 @@ A run directory (`harness run --out DIR`, or one repetition of a sweep point) ho
 | `client_records.parquet` | simulator | one row per event the client sent (`RECORD_COLUMNS`) |
 | `events.log` / `events-<i>.log` | consumer(s) | the consumers' logs, one line per event |
 | `metrics.json` | run | counts, throughput and latency (docs/CONTRACTS.md) |
+| `timeline.parquet` | run | one row per bin of `bin_s` seconds (harness/analysis/timeline.py) |
 | `failure.json` | sweep | a failed point: its error and config |
 | `rep-<k>/` | run, sweep | repetition k, a run directory of its own (when a point repeats) |
 | `summary.csv`, `points.csv` | run, sweep | one row per run; one row per point (medians, intervals) |
@@ -26,6 +27,7 @@ import numpy as np
 
 CONFIG_FILE = "config.json"
 RECORDS_FILE = "client_records.parquet"
+TIMELINE_FILE = "timeline.parquet"
 METRICS_FILE = "metrics.json"
 FAILURE_FILE = "failure.json"
 API_LOG = "api.log"
@@ -38,7 +40,11 @@ CAPACITY_FILE = "capacity.json"
 
 # The client records: column -> dtype. `scheduled_at` is NaN in closed loop; times are epoch
 # seconds; status 0 = transport error or timeout; `delivery_failed` = marked "failed" inside a 2xx
-# batch answer; `phase` = "warmup" or "measured" (figures cover the measured phase only).
+# batch answer; `phase` = "warmup" or "measured" (figures cover the measured phase only);
+# `bytes` = the size of the event's JSON as the simulator sent it (0: never sent; NaN: records
+# written before the column existed); `generator` = the index of the load generator that sent
+# it, or was to send it by the split (i mod N; 0 with one generator; harness/loadgen/generators.py);
+# its times are that generator's clock.
 RECORD_COLUMNS = {
     "event_id": "str",
     "request_id": "int64",
@@ -50,6 +56,8 @@ RECORD_COLUMNS = {
     "error": "str",
     "delivery_failed": "bool",
     "phase": "str",
+    "bytes": "float64",
+    "generator": "int64",
 }
 # Columns an older or simpler writer may omit, with the value they mean.
 OPTIONAL_RECORD_COLUMNS = {
@@ -57,6 +65,8 @@ OPTIONAL_RECORD_COLUMNS = {
     "error": "",
     "delivery_failed": False,
     "phase": "measured",
+    "bytes": np.nan,
+    "generator": 0,
 }
 PHASES = ("warmup", "measured")
 

@@ -22,7 +22,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.settings import DEFAULT_CLIENT, DEFAULT_SERVER, ENV_VARS, ProducerSettings
+from app.settings import DEFAULT_CLIENT, DEFAULT_SERVER, ENV_VARS, KafkaSecurity, ProducerSettings
+from harness.cluster import without_security
 from harness.ports import free_port
 from harness.processes import ManagedProcess, tail
 
@@ -165,6 +166,10 @@ class ApiService(_Service):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def kill(self) -> int | None:
+        """SIGKILL the server and its workers (fault injection: a crash); returns the exit code."""
+        return self.process.kill()
+
     def start(self, wait: bool = True) -> ApiService:
         return self._start_process(wait)
 
@@ -210,6 +215,7 @@ class ConsumerService(_Service):
         cwd: Path | None = None,
         extra_env: dict[str, str] | None = None,
         python: str = sys.executable,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.log_file = Path(log_file)
         self.output_path = Path(output_path)
@@ -222,13 +228,16 @@ class ConsumerService(_Service):
             "--log-file", str(self.log_file),
             "--client", client,
         ]  # fmt: skip
+        # Flags carry the run's choices; the cluster's security settings come as the run says
+        # (None: as the environment has them), never the environment's for another cluster.
+        # "consumer ready" must reach the file at once, hence unbuffered.
+        env = dict(os.environ) if security is None else {**without_security(os.environ),
+                                                          **security.to_env()}  # fmt: skip
         self.process = ManagedProcess(
             "consumer",
             cmd,
             self.output_path,
-            # Flags carry the run's choices; the environment may add e.g. security settings.
-            # "consumer ready" must reach the file at once, hence unbuffered.
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})},
+            env={**env, "PYTHONUNBUFFERED": "1", **(extra_env or {})},
             cwd=cwd,
             detached=detached,
             stop_timeout=stop_timeout,
@@ -264,5 +273,5 @@ class ConsumerService(_Service):
             + tail(self.output_path)
         )
 
-    def kill(self) -> None:
-        self.process.kill()
+    def kill(self) -> int | None:
+        return self.process.kill()

@@ -18,9 +18,11 @@ or refused inside a 2xx batch), failed (5xx, or no HTTP answer: status 0 with th
 Latency percentiles cover requests that got an HTTP answer.
 
 The HTTP client is a lean keep-alive HTTP/1.1 one (loadgen/http.py; `http_client="aiohttp"` for
-aiohttp's); `processes` > 1 spreads the load over client processes (loadgen/fanout.py) when one
-process cannot keep up. `measure_ceiling` gives the client's own limit against a no-op API, and
-`SimulationResult.with_ceiling` says whether a run came close to it (client-bound).
+aiohttp's). One generator sends from this process; `generators` > 1 (or a `dask_scheduler`)
+splits the same load over generators on Dask workers (loadgen/generators.py), whose records are
+merged into the one file with a `generator` column. `measure_ceiling` gives the client's own
+limit against a no-op API, and `SimulationResult.with_ceiling` says whether a run came close to
+it (client-bound).
 
 Manual use: python -m harness.simulator --url http://127.0.0.1:5000 --events 10000 --out DIR
 """
@@ -30,6 +32,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import socket
 import statistics
 import sys
 import time
@@ -38,32 +42,35 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from harness.loadgen.clock import Clock
 from harness.loadgen.config import ENDPOINT_PATHS, HTTP_CLIENTS, SimulatorConfig, new_run_id
 from harness.loadgen.drive import DriveStats, drive, share
-from harness.loadgen.fanout import run_processes
+from harness.loadgen.generators import GeneratorFailed, GeneratorSetupError
 from harness.loadgen.records import WARMUP, events_frame, write_records
 from harness.loadgen.requestlog import RequestLog
 from harness.loadgen.result import SimulationResult, event_counts, latency_summary
+from harness.loadgen.schedule import ARRIVALS, parse_stages
+from harness.progress import progress_bar
 
 __all__ = ["SimulatorConfig", "SimulationResult", "simulate", "measure_ceiling", "main"]
 
 
-def _progress_bar(config: SimulatorConfig, enabled: bool) -> tqdm:
-    """Events against the planned total; a timed run shows seconds instead, and its events."""
+def _progress_bar(config: SimulatorConfig, enabled: bool):
+    """Events against the planned total; a timed run shows seconds instead, and its events (a
+    plain line every few seconds when stderr is not a terminal: harness.progress)."""
     if config.total_s is None:
-        return tqdm(total=config.events, unit="ev", file=sys.stderr, disable=not enabled)
-    return tqdm(
+        return progress_bar(total=config.events, unit="ev", file=sys.stderr, disable=not enabled)
+    return progress_bar(
         total=config.total_s,
+        unit="s",
         file=sys.stderr,
         disable=not enabled,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s{postfix}",
     )
 
 
-def _ticker(config: SimulatorConfig, clock: Clock, bar: tqdm) -> Callable[[int], None]:
+def _ticker(config: SimulatorConfig, clock: Clock, bar) -> Callable[[int], None]:
     """The drive's on_tick for `bar`; its first call marks the start."""
     if config.total_s is None:
         return lambda done: bar.update(done - bar.n)
@@ -82,17 +89,42 @@ def _ticker(config: SimulatorConfig, clock: Clock, bar: tqdm) -> Callable[[int],
 
 
 def _drive(
-    config: SimulatorConfig, clock: Clock, log: RequestLog, bar: tqdm
-) -> tuple[DriveStats, float | None]:
-    """The drive's stats, and how busy its event loop was: CPU seconds of the thread that ran it
-    per second of the drive (1.0 = a whole core; None with several client processes)."""
+    config: SimulatorConfig,
+    clock: Clock,
+    log: RequestLog,
+    bar,
+    on_start: Callable[[float], None] | None = None,
+) -> tuple[DriveStats, float, float | None]:
+    """The drive's stats, the CPU seconds of the thread that ran it, and how busy its event loop
+    was: those CPU seconds per second of the drive (1.0 = a whole core). `on_start` gets the
+    epoch instant the first request is due (the drive's first tick)."""
     on_tick = _ticker(config, clock, bar)
-    if config.processes > 1:
-        return run_processes(config, clock, log, on_tick), None
+    if on_start is not None:
+        ticks, started = on_tick, []
+
+        def on_tick(done: int) -> None:
+            if not started:
+                started.append(True)
+                on_start(clock.epoch(clock.now()))
+            ticks(done)
+
     cpu = time.thread_time()
     stats = asyncio.run(drive(config, clock, log, share(config, 0, 1), on_tick=on_tick))
-    wall = stats.end - stats.start
-    return stats, ((time.thread_time() - cpu) / wall if wall > 0 else None)
+    wall, cpu = stats.end - stats.start, time.thread_time() - cpu
+    return stats, cpu, (cpu / wall if wall > 0 else None)
+
+
+def uses_dask(config: SimulatorConfig) -> bool:
+    """Generators on Dask; else the one generator is this process (Dask is never imported)."""
+    return config.generators != 1 or bool(config.dask_scheduler)
+
+
+def in_process_generator(log: RequestLog, cpu_s: float, busy: float | None) -> dict:
+    """metrics.json's `generators` entry of the one in-process generator."""
+    return {"index": 0, "host": socket.gethostname(), "worker": None, "pid": os.getpid(),
+            "requests": int(np.isfinite(log.sent).sum()), "busy": busy, "cpu_s": cpu_s,
+            "clock_offset_ms": 0.0, "round_trip_ms": None, "late_start_ms": 0.0,
+            "returned": True}  # fmt: skip
 
 
 def _send_rate(config: SimulatorConfig, log: RequestLog, start: float, requests: int) -> float:
@@ -108,6 +140,7 @@ def _summarise(
     stats: DriveStats,
     path: Path | None,
     busy: float | None = None,
+    generators: list[dict] | None = None,
 ) -> SimulationResult:
     start, duration = stats.start, stats.end - stats.start
     ids = log.run_requests()
@@ -125,7 +158,7 @@ def _summarise(
         duration_s=duration,
         achieved_eps=len(frame) / duration,
         achieved_rps=len(ids) / duration,
-        target_eps=config.rate,
+        target_eps=config.mean_rate,
         target_rps=config.rate_requests,
         send_rate_eps=_send_rate(config, log, start, len(ids)),
         latency_ms=latency_summary((done - origin)[answered]),
@@ -135,26 +168,59 @@ def _summarise(
         max_in_flight=stats.max_in_flight,
         records_path=path,
         busy=busy,
+        generators=generators,
     )
 
 
 def simulate(
-    config: SimulatorConfig, out_dir: Path | None, progress: bool = True
+    config: SimulatorConfig,
+    out_dir: Path | None,
+    progress: bool = True,
+    generators=None,
+    on_start: Callable[[float], None] | None = None,
 ) -> SimulationResult:
     """Runs one simulation; writes out_dir/client_records.parquet (unless out_dir is None).
 
-    Prints the closing line (`Finished in X seconds (...)`) to stdout when `progress` is on.
+    `generators`: a GeneratorPool (loadgen/generators.py) to send from, opened by the caller
+    for several simulations; without one, a config that asks for generators on Dask opens its
+    own for this call. When a generator fails mid-run (GeneratorFailed), what the others measured
+    is written before the error goes on. Prints the closing line (`Finished in X seconds
+    (...)`) to stdout when `progress` is on. `on_start(epoch)` is called once, with the instant
+    the first request is due (faults placed in time count from it): on Dask, the generators'
+    common start, in this process's clock.
     """
+    if generators is None and uses_dask(config):
+        from harness.loadgen.generators import open_generators
+
+        with open_generators(config.generators, config.dask_scheduler) as pool:
+            return simulate(config, out_dir, progress, pool, on_start)
     clock = Clock()
     log = RequestLog(config)
     with _progress_bar(config, progress) as bar:
-        stats, busy = _drive(config, clock, log, bar)
-    frame = events_frame(log, clock, stats.start)
+        if generators is None:
+            stats, cpu, busy = _drive(config, clock, log, bar, on_start)
+            frame = events_frame(log, clock, stats.start)
+            info = [in_process_generator(log, cpu, busy)]
+        else:
+            try:
+                fan = generators.run(config, _ticker(config, clock, bar), on_start)
+            except GeneratorFailed as exc:
+                if exc.partial is not None and out_dir is not None:
+                    write_records(_fanout_frame(exc.partial), Path(out_dir))
+                raise
+            log, stats, info = fan.log, fan.stats, fan.generators
+            frame = _fanout_frame(fan)
+            busy = max((g["busy"] for g in info if g["busy"] is not None), default=None)
     path = write_records(frame, Path(out_dir)) if out_dir is not None else None
-    result = _summarise(config, log, frame, stats, path, busy)
+    result = _summarise(config, log, frame, stats, path, busy, info)
     if progress:
         print(result.closing_line(), flush=True)
     return result
+
+
+def _fanout_frame(fan):
+    """The merged records: times are each generator's own epoch seconds already."""
+    return events_frame(fan.log, Clock.from_base(0.0, 0.0), fan.starts)
 
 
 def measure_ceiling(
@@ -165,7 +231,6 @@ def measure_ceiling(
     events: int = 20_000,
     repeats: int = 3,
     api_key: str | None = None,
-    processes: int = 1,
     http_client: str = "raw",
     min_requests: int = 1000,
 ) -> float:
@@ -187,7 +252,6 @@ def measure_ceiling(
             endpoint=endpoint,
             events_per_request=events_per_request,
             api_key=api_key,
-            processes=processes,
             http_client=http_client,
         )
         rates.append(simulate(config, out_dir=None, progress=False).achieved_rps)
@@ -208,6 +272,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=200, help="closed-loop concurrency")
     p.add_argument("--rate", type=float, default=None, help="events/s: open loop when set")
+    p.add_argument(
+        "--stages",
+        default=None,
+        help="open loop over time, SECONDS:RATE,... (replaces --rate, --duration-s)",
+    )
+    p.add_argument(
+        "--arrivals",
+        choices=ARRIVALS,
+        default="uniform",
+        help="open loop: evenly spaced (uniform) or a Poisson process",
+    )
     p.add_argument("--endpoint", choices=sorted(ENDPOINT_PATHS), default="single")
     p.add_argument("--events-per-request", type=int, default=500)
     p.add_argument("--run-id", default=None)
@@ -216,7 +291,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-in-flight", type=int, default=2048, help="open-loop cap")
     p.add_argument("--random-seed", type=int, default=None, help="reproducible payloads")
     p.add_argument("--http-client", choices=HTTP_CLIENTS, default="raw")
-    p.add_argument("--processes", type=int, default=1, help="client processes sharing the load")
+    p.add_argument("--generators", type=int, default=1,
+                   help="load generators sharing the load: more than 1 runs them on Dask "
+                        "(a LocalCluster of this command's own unless --dask-scheduler)")  # fmt: skip
+    p.add_argument("--dask-scheduler", default=None,
+                   help="a Dask cluster's scheduler (tcp://host:8786) whose workers generate")  # fmt: skip
+    p.add_argument(
+        "--event-bytes", type=int, default=None, help="each event's JSON size (a payload)"
+    )
+    p.add_argument("--payload-random", type=float, default=SimulatorConfig.payload_random,
+                   help="share of the payload's characters drawn at random")  # fmt: skip
+    p.add_argument("--events-file", default=None, help="JSON Lines of your events, cycled")
+    p.add_argument("--key", default=SimulatorConfig.key,
+                   help="the field the API keys records by (sized events then carry user_id)")  # fmt: skip
+    p.add_argument("--users", type=int, default=SimulatorConfig.users, help="distinct user ids")
+    p.add_argument("--key-skew", type=float, default=0.0, help="Zipf exponent of user ids")
     p.add_argument("--out", type=Path, required=True, help="directory for client_records.parquet")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -229,7 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _config(args)
     except ValueError as exc:
         parser.error(str(exc))  # exits 2 with the usage and what was wrong
-    result = simulate(config, args.out, progress=not args.no_progress)
+    try:
+        result = simulate(config, args.out, progress=not args.no_progress)
+    except GeneratorSetupError as exc:
+        parser.error(str(exc))
+    except GeneratorFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.no_progress:
         print(result.closing_line())
     (args.out / "simulation.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -252,7 +347,16 @@ def _config(args: argparse.Namespace) -> SimulatorConfig:
         warmup_s=args.warmup_s,
         duration_s=args.duration_s,
         http_client=args.http_client,
-        processes=args.processes,
+        generators=args.generators,
+        dask_scheduler=args.dask_scheduler,
+        event_bytes=args.event_bytes,
+        payload_random=args.payload_random,
+        events_file=args.events_file,
+        key=args.key,
+        users=args.users,
+        key_skew=args.key_skew,
+        stages=parse_stages(args.stages) if args.stages else None,
+        arrivals=args.arrivals,
     )
 
 

@@ -2,9 +2,9 @@
 
 Tests that stop or kill brokers start their own `EmbeddedKafka` instead of using `kafka`.
 
-The suite runs on two pytest-xdist workers (pyproject.toml), each with its own session broker.
+The suite runs on four pytest-xdist workers (pyproject.toml), each with its own session broker.
 Tests whose verdict rests on the machine's speed, or that take the machine's CPU away (CPU hogs),
-are marked `exclusive`: they run while the other worker runs nothing (see `_RunLock`).
+are marked `exclusive`: they run while the other workers run nothing (see `_RunLock`).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class _RunLock:
     """A readers-writer lock shared by the xdist workers of one run (flock on two files).
 
     Every test holds it shared, an `exclusive` test holds it alone. A turnstile taken before either
-    keeps a waiting exclusive test from being overtaken by the other worker's next tests."""
+    keeps a waiting exclusive test from being overtaken by the other workers' next tests."""
 
     def __init__(self, folder: str) -> None:
         self._turnstile = open(Path(folder) / "turnstile", "a+")  # open for the session
@@ -117,9 +117,12 @@ def _exclusive(item) -> bool:
 
 
 # Modules of a minute or more that may share the machine: under xdist they start right after the
-# exclusive ones, so that the run does not end on one of them while the other worker is idle.
-LONG_MODULES = ["test_reliability", "test_consumer_kafka", "test_deployed", "test_notebooks",
-                "test_report_browser", "test_kafka", "test_broker_warmup"]  # fmt: skip
+# exclusive ones, so that the run does not end on one of them while the other workers are idle.
+# Longest first (a whole-suite profile with --durations=0 gives the order).
+LONG_MODULES = ["test_docs_examples", "test_reliability", "test_external_cluster", "test_sweep_runs",
+                "test_consumer_kafka", "test_deployed", "test_interrupt", "test_generators",
+                "test_notebooks", "test_short_runs", "test_report_browser", "test_kafka", "test_producer_clients",
+                "test_broker_warmup"]  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -144,7 +147,7 @@ def pytest_collection_modifyitems(config, items) -> None:
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):
     """Setup, call and teardown of a test under the run lock (outside pytest-timeout's timer: the
-    wait for the other worker is not the test's own time). An exclusive test keeps the lock for
+    wait for the other workers is not the test's own time). An exclusive test keeps the lock for
     the exclusive tests that follow it on this worker (a module's tests share its fixtures)."""
     lock = _run_lock
     if lock is None:

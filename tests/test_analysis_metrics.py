@@ -218,3 +218,34 @@ def test_events_never_sent_are_set_apart():
     m = compute_metrics(recs, _empty_log(), {}, {})
     assert m["counts"]["sent"] == 2 and m["counts"]["failed"] == 0 and m["not_sent"] == 2
     assert m["counts"]["lost"] == 2 and m["requests"] == 2
+
+
+def _gen(index: int, busy: float, offset_ms: float = 0.1, worker: str | None = None) -> dict:
+    return {"index": index, "host": "h", "worker": worker or f"tcp://127.0.0.1:{4000 + index}",
+            "pid": 100 + index, "requests": 50, "busy": busy, "cpu_s": busy,
+            "clock_offset_ms": offset_ms, "round_trip_ms": 1.0, "late_start_ms": 0.0,
+            "returned": True}  # fmt: skip
+
+
+def test_any_busy_generator_makes_the_run_client_bound_and_is_named():
+    sent = 1000.0 + np.arange(101) * 0.01
+    recs = records([f"e{i}" for i in range(101)], sent, sent + 0.0)
+    gens = [_gen(0, 0.4), _gen(1, 0.93)]
+    m = compute_metrics(recs, _empty_log(), {}, {}, simulator_busy=0.93, generators=gens)
+    assert m["client_bound"] is True and m["generators"] == gens
+    assert "generator 1 (tcp://127.0.0.1:4001) busy 93%" in m["client_bound_message"]
+    assert (
+        "generator 0" not in m["client_bound_message"]
+        and "--generators 3" in m["client_bound_message"]
+    )
+    calm = compute_metrics(recs, _empty_log(), {}, {}, simulator_busy=0.4, generators=gens[:1])
+    assert calm["client_bound"] is False and calm["client_bound_message"] is None
+
+
+def test_e2e_is_flagged_uncertain_only_by_a_clock_offset_over_5_ms():
+    sent = 1000.0 + np.arange(11) * 0.01
+    recs = records([f"e{i}" for i in range(11)], sent, sent + 0.0)
+    near = [_gen(0, 0.1, 0.2), _gen(1, 0.1, -4.9)]
+    far = [_gen(0, 0.1, 0.2), _gen(1, 0.1, -12.5)]
+    assert compute_metrics(recs, _empty_log(), {}, {}, generators=near)["e2e_uncertain_ms"] is None
+    assert compute_metrics(recs, _empty_log(), {}, {}, generators=far)["e2e_uncertain_ms"] == 12.5

@@ -10,7 +10,15 @@ from analysis_synth import event, log_line, records, write_lines
 
 from harness.analysis import compute_metrics, latency_samples, read_events_log
 
-WINDOW_KEYS = ["warmup_s", "start", "end", "duration_s", "events_measured", "events_warmup"]
+WINDOW_KEYS = [
+    "warmup_s",
+    "warmup_auto",
+    "start",
+    "end",
+    "duration_s",
+    "events_measured",
+    "events_warmup",
+]
 
 
 def _log(tmp_path, events):
@@ -56,6 +64,7 @@ def test_figures_cover_the_measured_window_only(warm_run):
     # Window: first measured send (1002.0) to the last measured first consumption (1008.0).
     assert m["window"] == {
         "warmup_s": 2.0,
+        "warmup_auto": False,
         "start": pytest.approx(1002.0),
         "end": pytest.approx(1008.0),
         "duration_s": pytest.approx(6.0),
@@ -85,7 +94,9 @@ def test_open_loop_send_delay_covers_the_window_only(tmp_path):
     m = compute_metrics(recs, _log(tmp_path, []), {}, {})
     assert m["latency_ms"]["send_delay"]["max"] == pytest.approx(1.0)
     assert m["latency_ms"]["http"]["max"] == pytest.approx(11.0)
-    assert m["window"]["warmup_s"] is None  # not in the config: unknown
+    # Not in the config (auto): read off the records, first due to first measured due time.
+    assert m["window"]["warmup_s"] == pytest.approx(1.0)
+    assert m["window"]["warmup_auto"] is True
     assert m["counts"]["lost"] == 40  # nothing consumed: every accepted event is lost
 
 

@@ -8,6 +8,7 @@ import os
 
 import pytest
 import schemathesis
+from api_helpers import json_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
@@ -47,19 +48,6 @@ def test_api_conforms_to_its_document(operation, data):
     case.call_and_validate(excluded_checks=excluded)
 
 
-# Any JSON value at all, nested, with the field names the API looks at mixed in.
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=5)
-        | st.dictionaries(
-            st.sampled_from(["event", "user_id", "event_id", "sent_at", "x"]) | st.text(max_size=8),
-            children,
-            max_size=6,
-        )
-    ),
-    max_leaves=30,
-)
 client = app.test_client()
 
 

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from api_helpers import WORKER_SERVERS, get, post, read_topic
+from api_helpers import WORKER_SERVERS, get, post, post_to_worker, read_topic, worker_pids
 
 from app.settings import CLIENTS, ProducerSettings
 from harness import admin
@@ -84,19 +84,38 @@ def assert_unavailable_in_time(api: ApiService) -> None:
     assert elapsed < 0.5 + SLACK
 
 
+WORKERS = 2  # the APIs' worker processes: each owns a producer, and each must recover
+IN_A_ROW = 3  # 202s in a row that make a worker count as recovered
+
+
 def assert_recovers(api: ApiService) -> list[str]:
-    """Both workers answer 202 again by themselves; returns the accepted event ids."""
+    """Every worker answers 202 again by itself; returns the accepted event ids.
+
+    Requests go out concurrently, on new connections, so that each round reaches every worker:
+    a worker whose producer stayed wedged answers 503 for ever, and its streak never grows
+    (requests sent one at a time could all reach the healthy worker)."""
+    workers = worker_pids(api.pid)
+    assert len(workers) == WORKERS, workers
+    streaks = dict.fromkeys(map(str, workers), 0)
     accepted: list[str] = []
 
-    def five_in_a_row() -> bool:
-        for _ in range(5):
-            status, body = post(api.url + "/register_event", {"event": "after"}, timeout=10)
-            if status != 202:
-                return False
-            accepted.append(body["event_id"])
-        return True
+    def every_worker_recovered() -> bool:
+        with ThreadPoolExecutor(4 * WORKERS) as pool:
+            answers = list(pool.map(
+                lambda _: post_to_worker(api.url + "/register_event", {"event": "after"},
+                                         timeout=10),
+                range(4 * WORKERS)))  # fmt: skip
+        for status, body, worker in answers:
+            if status == 202:
+                accepted.append(body["event_id"])
+            if worker is not None:
+                assert worker in streaks, f"an answer from {worker}, not a worker of {workers}"
+                streaks[worker] = streaks[worker] + 1 if status == 202 else 0
+        return min(streaks.values()) >= IN_A_ROW
 
-    assert wait_until(five_in_a_row, timeout=60, interval=0.5)
+    assert wait_until(every_worker_recovered, timeout=60, interval=0.5), (
+        f"202s in a row per worker after 60 s: {streaks}"
+    )
     assert wait_until(lambda: get(api.url + "/healthz")[0] == 200, timeout=5)
     return accepted
 
@@ -109,7 +128,7 @@ def test_broker_stopped_then_restarted(tmp_path):
         apis = [
             ApiService(
                 settings_for(broker, client), tmp_path / f"api-{server}-{client}.log",
-                server=server, workers=2, worker_threads=8,
+                server=server, workers=WORKERS, worker_threads=8,
             )
             for server in WORKER_SERVERS
             for client in CLIENTS
@@ -139,7 +158,7 @@ def test_broker_absent_when_the_api_starts(tmp_path):
     broker = EmbeddedKafka(root=tmp_path / "kafka")  # ports chosen, nothing running yet
     settings = settings_for(broker, "kafka-python")
     apis = [
-        ApiService(settings, tmp_path / f"api-{server}.log", server=server, workers=2,
+        ApiService(settings, tmp_path / f"api-{server}.log", server=server, workers=WORKERS,
                    worker_threads=8)
         for server in WORKER_SERVERS
     ]  # fmt: skip

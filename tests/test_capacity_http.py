@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kafka_helpers import sigint_as_in_a_terminal
 
 from harness.capacity import HttpSteps, Objective, SearchSettings, read_capacity, search_capacity
 from harness.capacity.criteria import GENERATOR, LATENCY, RATE
@@ -155,7 +156,8 @@ search_capacity(RunConfig(warmup_s=0.5, rate=100), sys.argv[2], Objective(p99_ms
 def test_ctrl_c_stops_the_search_and_keeps_the_steps_measured(known_capacity_api, tmp_path):
     url, out = known_capacity_api(1000), tmp_path / "search"
     proc = subprocess.Popen([sys.executable, "-c", SEARCH_SCRIPT, url, str(out)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=sigint_as_in_a_terminal)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while not (out / "capacity.json").exists() or len(read_capacity(out)["steps"]) < 2:

@@ -68,4 +68,6 @@ def test_summary_fields_name_the_capacity_and_why_it_stopped():
         "capacity_reason": "latency",
         "capacity_result": "found",
         "capacity_bound_eps": 950.0,
+        "capacity_sustainable_eps": CAPACITY.get("sustainable_eps"),
+        "capacity_failing_eps": CAPACITY.get("failing_eps"),
     }

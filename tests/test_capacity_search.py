@@ -378,3 +378,41 @@ def test_send_rate_shows_a_generator_that_fell_behind():
 def test_rates_are_none_without_a_measured_span():
     assert answer_rate_eps(records(100, seconds=0.5)) is None
     assert send_rate_eps(records(100, seconds=0.5)) is None
+
+
+def test_a_generator_bound_step_says_how_many_generators_it_had():
+    m = metrics(1000, achieved=950, p99=290, delay=60)
+    m["generators"] = [{"index": 0}, {"index": 1}]
+    step = judged(m, 1000, OBJ)
+    assert step.verdict == criteria.GENERATOR_BOUND and step.generators == 2
+    assert step.reasons[0].startswith("generator behind (2 generators): send-delay p99 60 ms")
+
+    def system(rate):
+        out = metrics(rate, delay=240.0 if rate >= 1000 else 1.0,
+                      p99=30 + (240 if rate >= 1000 else 0))  # fmt: skip
+        out["generators"] = [{"index": k} for k in range(3)]
+        return out
+
+    search = CapacitySearch(1000, SearchSettings(growth=1.2))
+    run(search, system)
+    summary = search.outcome()["summary"]
+    assert "generator-bound at 1,008 events/s with 3 generators: add generators" in summary
+
+
+def test_a_system_that_fails_below_the_generators_limit_has_a_capacity_found_between():
+    """Measured on a busy machine: 806 events/s generator-bound twice (and over the objective),
+    403 failed on latency alone, 202 held. The generator's limit is above the system's, not in
+    the way: the search bisects between 202 and 403 and finds a capacity (it stopped at "at
+    least 202" before)."""
+
+    def system(rate):
+        if rate >= 800:
+            return metrics(rate, delay=66.0, p99=280.0)
+        return metrics(rate, p99=352.0 if rate > 300 else 80.0)
+
+    search = CapacitySearch(1152, SearchSettings(max_steps=8, precision=0.1))
+    plan = run(search, system)
+    out = search.outcome()
+    assert [r for r, _ in plan][:4] == [806, 806, 403, 202]
+    assert out["result"] == FOUND and out["reason"] == criteria.LATENCY
+    assert 202 <= out["capacity_eps"] <= 300 < out["failing_eps"] <= 403, out

@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ from kafka_helpers import count_lines, produce, wait_for_lines
 from app.consumer import ConsumerSettings, EventSink, Member, Summary, commit_written, consume
 from app.consumer_client import ClientConfig, make_client
 from harness import admin
+from harness.analysis import read_events_log
 from harness.kafka import EmbeddedKafka, describe_cluster
 from harness.processes import ManagedProcess, pid_alive
 
@@ -76,6 +78,12 @@ def wait_for_partitions(proc: ManagedProcess, count: int, timeout: float = 60.0)
             return
         time.sleep(0.05)
     pytest.fail(f"no assignment of {count} partitions within {timeout} s:\n{proc.log_tail()}")
+
+
+def logged_ids(path: Path) -> set[str]:
+    """The event ids in the log so far, read by the harness's own parser (which skips a line
+    the consumer is still writing)."""
+    return set(read_events_log([path])["event_id"])
 
 
 def parse_log(path: Path) -> list[dict]:
@@ -150,6 +158,9 @@ def test_consumer_logs_every_event_in_the_seed_format(kafka, new_topic, tmp_path
     assert (tmp_path / "logs" / "dead-letter.log").read_bytes() == b""
 
 
+POLL_TIMEOUT_S = 5.0
+
+
 @pytest.mark.kafka
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_poll_returns_once_records_are_there_not_at_its_timeout(kafka, new_topic, client):
@@ -169,7 +180,7 @@ def test_a_poll_returns_once_records_are_there_not_at_its_timeout(kafka, new_top
     try:
         while got < 150 and time.monotonic() < deadline + 30:
             started = time.monotonic()
-            records = consumer.poll(2000, 2.0)
+            records = consumer.poll(2000, POLL_TIMEOUT_S)
             if records:
                 took.append(time.monotonic() - started)
                 got += len(records)
@@ -177,8 +188,11 @@ def test_a_poll_returns_once_records_are_there_not_at_its_timeout(kafka, new_top
         producer.join(timeout=30)
         consumer.close()
     assert got == 150
-    # Each poll waits for the next fetch (fetch.wait.max.ms 100 ms), not for 2000 records or 2 s.
-    assert len(took) >= 5 and max(took) < 1.0, took
+    # Each poll waits for the next fetch (fetch.wait.max.ms 100 ms), not for 2000 records or its
+    # timeout: measured against the timeout, which the fault made every poll wait, so that a
+    # stall of the machine (this test shares it with the other xdist worker) cannot fail it.
+    assert len(took) >= 5, took
+    assert statistics.median(took) < POLL_TIMEOUT_S / 10 and max(took) < POLL_TIMEOUT_S / 2, took
 
 
 class LeavesItsGroup:
@@ -251,7 +265,12 @@ def test_a_member_its_group_left_out_joins_again_with_a_new_client(
         while not (len(built) == 2 and assigned and assigned[-1]) and time.monotonic() < deadline:
             time.sleep(0.1)
         produce_events(bootstrap, topic, events[300:])  # after it was left out
-        wait_for_lines([settings.log_file], len(events), [], timeout=60)
+        # Every event, not a line count: the new client re-reads from the last commit
+        # (at-least-once), so 600 lines may come with duplicates before the last events.
+        wanted = {e["event_id"] for e in events}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not wanted <= logged_ids(settings.log_file):
+            time.sleep(0.1)
     finally:
         stop.set()
         loop.join(timeout=30)

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka_helpers import home_with_classpath
 
 from harness.kafka import EmbeddedKafka, KafkaStartError, new_cluster_id
 from harness.ports import free_port, port_in_use
@@ -74,12 +75,65 @@ def test_broker_that_fails_to_start_shows_its_log(tmp_path):
     assert not bad.pids()
 
 
+def _time_wait_ports(count: int = 3000) -> list[int]:
+    """Leaves `count` client sockets in TIME-WAIT on ephemeral ports, as a busy run's closed
+    connections do (the client closes first), and returns their ports."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0), backlog=512)
+    ports = []
+    try:
+        for _ in range(count):
+            client = socket.create_connection(server.getsockname())
+            accepted, _ = server.accept()
+            ports.append(client.getsockname()[1])
+            client.close()  # the side that closes first keeps TIME-WAIT
+            accepted.close()
+    finally:
+        server.close()
+    return ports
+
+
+def test_a_free_port_is_enough_right_after_a_busy_run(tmp_path):
+    """`kafka start --port P` used to put the controller on P+1 without asking whether that was
+    free; right after a run that closed thousands of connections, P+1 was often in TIME-WAIT.
+    Here P is free and P+1 is such a port, on purpose."""
+    waiting = [p for p in _time_wait_ports() if port_in_use(p) and not port_in_use(p - 1)]
+    assert waiting, "no TIME-WAIT port next to a free one: the test could not set itself up"
+    env = {"HARNESS_HOME": home_with_classpath(tmp_path), "PATH": _path()}
+    cli = [sys.executable, "-m", "harness", "kafka"]
+    for port in (w - 1 for w in waiting[:2]):
+        start = subprocess.run([*cli, "start", "--port", str(port)], env=env,
+                               capture_output=True, text=True, timeout=180)  # fmt: skip
+        try:
+            assert start.returncode == 0, start.stderr
+            assert start.stdout.strip() == f"127.0.0.1:{port}"
+        finally:
+            stop = subprocess.run([*cli, "stop"], env=env, capture_output=True, timeout=60)
+        assert stop.returncode == 0
+
+
+def test_chosen_ports_taken_in_the_meantime_are_chosen_again(tmp_path):
+    import socket
+
+    broker = EmbeddedKafka(root=tmp_path)
+    node = broker.nodes[0]
+    squatter = socket.create_server(("127.0.0.1", node.controller_port))  # taken after the choice
+    try:
+        broker._check_ports()
+        assert broker.nodes[0].controller_port != squatter.getsockname()[1]
+        assert not port_in_use(broker.nodes[0].controller_port)
+        given = EmbeddedKafka(root=tmp_path, controller_port=squatter.getsockname()[1])
+        with pytest.raises(KafkaStartError, match="already in use.*--controller-port"):
+            given._check_ports()
+    finally:
+        squatter.close()
+
+
 def test_cli_start_status_stop(tmp_path):
-    env = {"HARNESS_HOME": str(tmp_path), "PATH": _path()}
+    env = {"HARNESS_HOME": home_with_classpath(tmp_path), "PATH": _path()}
     cli = [sys.executable, "-m", "harness", "kafka"]
     port = free_port()
-    while port_in_use(port + 1):  # the CLI puts the controller on the next port
-        port = free_port()
 
     status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True)
     assert status.returncode != 0
@@ -102,7 +156,7 @@ def test_cli_start_status_stop(tmp_path):
 
 
 def test_cli_with_external_cluster_starts_nothing(kafka, tmp_path):
-    env = {"HARNESS_HOME": str(tmp_path), "PATH": _path()}
+    env = {"HARNESS_HOME": home_with_classpath(tmp_path), "PATH": _path()}
     out = subprocess.run(
         [
             sys.executable,

@@ -108,7 +108,7 @@ def test_sweep_notebook_runs_every_point_and_records_the_bad_one(from_notebooks_
         images = [
             o for c in run.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
         ]
-        assert len(images) == 2, point  # the time series and the percentile distribution
+        assert len(images) == 3, point  # the time series, the timeline and the percentiles
     bad = nbformat.read(sweep_dir / "runs" / "04-bad" / "experiment.ipynb", as_version=4)
     (error,) = _error_outputs(bad)
     assert "acks must be one of" in error["evalue"]

@@ -74,6 +74,28 @@ def test_compose_app_services_run_the_project_entry_points():
     assert (ROOT / "Dockerfile").exists()
 
 
+def test_compose_generators_are_dask_workers_of_the_compose_scheduler_and_scale():
+    """`docker compose up --scale generator=4`: each generator a single-threaded Dask worker on the
+    project's image, joined to the scheduler service on the port it listens on; nothing that would
+    stop a service from scaling (a fixed name, a host port)."""
+    services = _compose()["services"]
+    scheduler, generator = services["dask-scheduler"], services["generator"]
+    cmd = scheduler["command"]
+    assert cmd[:2] == ["dask", "scheduler"]
+    port = cmd[cmd.index("--port") + 1]
+    assert f"127.0.0.1:{port}:{port}" in scheduler["ports"]
+    wcmd = generator["command"]
+    assert wcmd[:3] == ["dask", "worker", f"tcp://dask-scheduler:{port}"]
+    assert wcmd[wcmd.index("--nthreads") + 1] == "1" and wcmd[wcmd.index("--nworkers") + 1] == "1"
+    assert generator["build"] == scheduler["build"] == services["api"]["build"] == "."
+    assert "dask-scheduler" in generator["depends_on"]
+    assert "container_name" not in generator and "ports" not in generator
+    # the image has what the workers run: the harness and Dask's own command
+    assert "COPY harness ./harness" in (ROOT / "Dockerfile").read_text()
+    deps = (ROOT / "pyproject.toml").read_text()
+    assert '"distributed' in deps
+
+
 def test_compose_app_services_use_the_settings_names_of_harness_up():
     """Every flag and variable of the compose file is one the app reads, as `harness up` passes
     them; the API and the consumer agree on cluster, topic and client, and the consumer's group is
@@ -119,7 +141,9 @@ def test_ci_runs_make_test():
     assert re.search(r"^exec make test$", script, re.M)
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: setup$", makefile, re.M)
-    assert re.search(r"^run: setup$", makefile, re.M)
+    # make run sets up the venv, and the broker's jars only when it starts a broker (checked by
+    # a dry run in tests/test_docs_examples.py).
+    assert re.search(r"^run: \$\(RUN_NEEDS\)$", makefile, re.M)
 
 
 def test_the_wheel_the_dockerfile_installs_carries_every_package_and_the_jvm_config(tmp_path):

@@ -7,9 +7,12 @@ import time
 import orjson
 import pytest
 from api_helpers import read_topic
+from kafka_helpers import stored_batches
 
 from app.producer_client import KafkaUnavailable, make_client
-from app.settings import COMPRESSIONS, ProducerSettings
+from app.settings import ACKS, COMPRESSIONS, ProducerSettings
+from harness import admin, faults
+from harness.kafka import EmbeddedKafka
 from harness.ports import free_port
 
 CLIENTS = ["kafka-python", "confluent-kafka"]
@@ -41,9 +44,19 @@ def test_client_produces_acknowledged_records(kafka, new_topic, client_name):
     assert sorted(e["n"] for e in got) == list(range(200))
 
 
+# A batch header's codec (the low bits of its attributes), per setting.
+CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def test_the_codec_table_names_every_setting():
+    assert set(CODECS) == set(COMPRESSIONS)
+
+
 @pytest.mark.parametrize("client_name", CLIENTS)
-@pytest.mark.parametrize("compression", [c for c in COMPRESSIONS if c != "none"])
-def test_every_compression_codec_works(kafka, new_topic, client_name, compression):
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_every_compression_codec_reaches_the_broker(kafka, new_topic, client_name, compression):
+    """The codec is read back from the batches the broker stored: a client that ignored the
+    setting would still deliver every record, but not in batches of that codec."""
     topic = new_topic(1)
     client = make_client(settings_for(kafka, topic, client=client_name, compression=compression))
     try:
@@ -52,19 +65,82 @@ def test_every_compression_codec_works(kafka, new_topic, client_name, compressio
     finally:
         client.close(5)
     assert len(read_topic(kafka.bootstrap_servers, topic, 20)) == 20
+    batches = stored_batches(kafka, topic)
+    assert batches and {b.compression_type for b in batches} == {CODECS[compression]}
 
 
 @pytest.mark.parametrize("client_name", CLIENTS)
-@pytest.mark.parametrize("acks", ["0", "1"])
-def test_weaker_acks_still_deliver(kafka, new_topic, client_name, acks):
-    topic = new_topic(1)
-    client = make_client(settings_for(kafka, topic, client=client_name, acks=acks))
+def test_the_default_producer_is_idempotent_on_the_wire(kafka, new_topic, client_name):
+    """Idempotence as the broker sees it: an idempotent producer asks the broker for a producer
+    id and numbers its batches; one without stores producer id -1. Read from the batches the
+    built client wrote, not from the settings we give it."""
+    idempotent, plain = new_topic(1), new_topic(1)
+    for topic, acks in ((idempotent, ProducerSettings.acks), (plain, "1")):
+        client = make_client(settings_for(kafka, topic, client=client_name, acks=acks))
+        try:
+            if client_name == "kafka-python":  # the built client's own configuration too
+                assert client._producer.config["enable_idempotence"] is (acks == "all")
+            pending = client.send([b'{"event": "i"}'] * 10)
+            assert client.wait(pending, time.monotonic() + 10) == [None] * 10
+        finally:
+            client.close(5)
+    assert ProducerSettings.acks == "all"
+    batches = stored_batches(kafka, idempotent)
+    assert batches and all(b.producer_id >= 0 and b.base_sequence >= 0 for b in batches), [
+        (b.producer_id, b.base_sequence) for b in batches]  # fmt: skip
+    assert {b.producer_id for b in stored_batches(kafka, plain)} == {-1}
+
+
+def deliver_one(settings: ProducerSettings, value: bytes) -> str | None:
+    """None when the producer was told the record was delivered, else why not."""
+    client = make_client(settings)
     try:
-        pending = client.send([b'{"event": "a"}'] * 10)
-        assert client.wait(pending, time.monotonic() + 10) == [None] * 10
+        (outcome,) = client.wait(client.send([value]), time.monotonic() + 5)
     finally:
-        client.close(5)
-    assert len(read_topic(kafka.bootstrap_servers, topic, 10)) == 10
+        client.close(2)
+    return outcome
+
+
+# acks, told apart by what the producer hears back. A client that sent another acks than the
+# one set fails one of the two tests below.
+BIG = orjson.dumps({"event": "big", "pad": "x" * 1000})
+
+
+@pytest.mark.parametrize("client_name", CLIENTS)
+@pytest.mark.parametrize("acks", ACKS)
+def test_acks_0_is_never_told_of_a_refused_record(kafka, new_topic, client_name, acks):
+    """A record over the topic's size limit: the broker refuses it; with acks=0 the producer
+    is not told (and the record is not stored either)."""
+    topic = new_topic(1, config={"max.message.bytes": "200"})
+    settings = settings_for(kafka, topic, client=client_name, acks=acks, delivery_timeout_s=2)
+    outcome = deliver_one(settings, BIG)
+    assert (outcome is None) is (acks == "0"), outcome
+    assert read_topic(kafka.bootstrap_servers, topic, 1, timeout=1) == []
+
+
+@pytest.mark.cluster
+def test_acks_all_waits_for_the_in_sync_replicas_acks_1_does_not(tmp_path):
+    """A partition with 2 replicas and min.insync.replicas 2 whose follower died: the leader
+    refuses acks=all (NOT_ENOUGH_REPLICAS) and takes acks=1 and 0. Three brokers, so that the
+    controllers keep a quorum without the dead one; every client and acks on one cluster."""
+    with EmbeddedKafka(brokers=3, root=tmp_path / "kafka") as cluster:
+        bootstrap = cluster.bootstrap_servers
+        admin.create_topic(bootstrap, "acks", 1, 2, config={"min.insync.replicas": "2"})
+        leader, isr = faults.partition_state(bootstrap, "acks")
+        (follower,) = set(isr) - {leader}
+        cluster.kill_node(follower)
+        assert faults.wait_failover(bootstrap, "acks", follower)["isr_after"] == [leader]
+        outcomes = {
+            (client_name, acks): deliver_one(
+                ProducerSettings(bootstrap_servers=bootstrap, topic="acks", client=client_name,
+                                 acks=acks, delivery_timeout_s=2),
+                b'{"event": "a"}',
+            )
+            for client_name in CLIENTS
+            for acks in ACKS
+        }  # fmt: skip
+    refused = {key for key, outcome in outcomes.items() if outcome is not None}
+    assert refused == {(client_name, "all") for client_name in CLIENTS}, outcomes
 
 
 def test_flush_delivers_everything_sent(kafka, new_topic):

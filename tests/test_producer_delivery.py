@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from app.delivery import Publisher
+from app.breaker import CircuitBreaker
+from app.delivery import REBUILD_AFTER_FAILURES, Publisher
 from app.producer_client import DeliveryStats, KafkaUnavailable, Pending
 from app.settings import ProducerSettings
 
@@ -31,7 +32,7 @@ class FakeClient:
         self.ping_ok = ping_ok
         self.send_fails_after = send_fails_after
 
-    def send(self, values, watch=True):
+    def send(self, values, watch=True, keys=None):
         self.watched.append(watch)
         pending = Pending(len(values))
         for value in values:
@@ -248,3 +249,28 @@ def test_deliveries_with_nothing_queued_do_not_wait():
     started = time.monotonic()
     assert pending.wait(5) == ["queue full", "queue full"]
     assert time.monotonic() - started < 0.5
+
+
+class FailsEverything(dict):
+    """ack_errors for a client whose every delivery fails."""
+
+    def get(self, key, default=None):
+        return "delivery failed: wedged"
+
+
+def test_a_producer_whose_deliveries_keep_failing_is_rebuilt():
+    """REBUILD_AFTER_FAILURES requests in a row whose every record failed drop the producer, and
+    the next request builds a new one: a client wedged for good (kafka-python's idempotent
+    producer could stay so after Kafka froze) does not keep its worker answering 503 for ever."""
+    wedged, fresh = FakeClient(), FakeClient()
+    wedged.ack_errors = FailsEverything()
+    clients = [wedged, fresh]
+    pub, _, _ = publisher(factory=lambda settings, timeout: clients.pop(0))
+    pub.breaker = CircuitBreaker(cooldown_s=0.0)  # each request a probe: no cool-down to wait
+    outcomes = [pub.publish([b"e"], soon())[0] for _ in range(REBUILD_AFTER_FAILURES + 1)]
+    assert all(outcomes[:REBUILD_AFTER_FAILURES]) and outcomes[-1] is None, outcomes
+    assert clients == [] and fresh.sent == [b"e"]
+    deadline = soon()  # the wedged producer is closed in the background
+    while wedged.closed_with is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert wedged.closed_with is not None

@@ -1,8 +1,9 @@
 """The reliability suite: faults injected into real runs (real brokers, gunicorn, consumers).
 
 Each test asserts the guarantee of docs/RELIABILITY.md — every event answered 2xx reaches the
-log — and writes its figures to test-artifacts/reliability/<test>.json, from which the table in
-docs/RELIABILITY.md is copied. Runs that do not touch the brokers share the session's broker;
+log — and that its fault landed while the load ran and disturbed something (a fault that fired
+late or did nothing would otherwise pass), and writes its figures to
+test-artifacts/reliability/<test>.json, from which the table in docs/RELIABILITY.md is copied. Runs that do not touch the brokers share the session's broker;
 runs on brokers of their own skip the broker's warm-up (`broker_warmup_s=0`): it only makes a cold
 JVM's CPU cost per event representative, which no guarantee here depends on.
 """
@@ -10,7 +11,13 @@ JVM's CPU cost per event representative, which no guarantee here depends on.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,11 +25,34 @@ from api_helpers import WORKER_SERVERS
 from conftest import ARTIFACTS
 from kafka_helpers import descends_from_us
 
+from app.settings import ProducerSettings
+from harness import admin
+from harness.kafka import EmbeddedKafka
 from harness.params import RunConfig
 from harness.processes import pid_cmdline
-from harness.run import run_experiment
+from harness.run import measure, open_system, run_experiment
+from harness.rundir import METRICS_FILE, RECORDS_FILE, TIMELINE_FILE, consumer_output_path
+from harness.slo import evaluate_slos
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
+
+
+@pytest.fixture(scope="module")
+def cluster3(tmp_path_factory):
+    """One 3-broker cluster (min ISR 2) for the tests that stop brokers: each run gets a topic of
+    its own, and `whole` brings back any broker a test left down."""
+    with EmbeddedKafka(brokers=3, min_insync_replicas=2,
+                       root=tmp_path_factory.mktemp("cluster3")) as kafka:  # fmt: skip
+        yield kafka
+
+
+@pytest.fixture
+def whole(cluster3):
+    """The shared cluster with every broker running."""
+    for node in (1, 2, 3):
+        cluster3.start_node(node, wait=False)
+    cluster3.wait_ready()
+    return cluster3
 
 
 def _record(name: str, metrics: dict, **extra) -> None:
@@ -37,10 +67,29 @@ def _record(name: str, metrics: dict, **extra) -> None:
 
 
 def _faults_ok(metrics: dict, expected: list[str]) -> list[dict]:
+    """The run's faults, each carried out while the load still ran."""
     faults = metrics["run"]["faults"]
     assert [f.get("fault") for f in faults] == expected, faults
     assert not any("error" in f for f in faults), faults
+    assert not any(f["after_load"] for f in faults), f"a fault came after the load: {faults}"
     return faults
+
+
+def _broker_failed_over(fault: dict) -> None:
+    """The SIGKILL ended the broker, and the cluster went on without it: partition 0 has
+    another leader and the dead broker left its in-sync replicas."""
+    assert fault["exit_code"] == -signal.SIGKILL, fault
+    assert fault["leader_after"] not in (None, fault["node"]), fault
+    assert fault["node"] not in fault["isr_after"], fault
+
+
+def _refused_after(run_dir: Path, fault: dict) -> int:
+    """Requests sent once the API was stopped that were refused or answered 503: the API really
+    went away (a restart that did nothing would refuse none)."""
+    records = pd.read_parquet(run_dir / RECORDS_FILE)
+    failed = records["status"].isin([0, 503]) & (records["sent_at"] >= fault["at"])
+    assert failed.any(), "no request failed while the API was down"
+    return int(failed.sum())
 
 
 def _no_accepted_event_lost(metrics: dict) -> None:
@@ -53,28 +102,30 @@ def _no_accepted_event_lost(metrics: dict) -> None:
 
 @pytest.mark.cluster
 @pytest.mark.timeout(900)
-def test_two_broker_kills_in_a_row_lose_nothing(tmp_path):
+def test_two_broker_kills_in_a_row_lose_nothing(whole, tmp_path):
     """3 brokers, RF 3, min.insync.replicas 2, acks=all, idempotent producer: SIGKILL one broker,
-    bring it back in sync, SIGKILL another.
+    wait for the failover, bring it back in sync, SIGKILL another.
 
-    37.5 s at 200 events/s: the first kill at 1/3 (12.5 s), the second at 2/3 (25 s) or as soon
-    as the first broker is back in sync (6.5-9 s measured); both land mid-load unless that
-    restart takes over 25 s."""
-    cfg = RunConfig(events=7500, rate=200, brokers=3, replication_factor=3,
+    90 s at 150 events/s: the first kill at 1/4 (22 s), the second at 2/3 (60 s) or as soon as the
+    first broker is back in sync (failover ~4 s, restart and resync 5-10 s measured on a quiet
+    machine); both land mid-load unless that takes over 67 s. (45 s at 200 events/s was too short
+    in CI: beside two other test workers the first cycle took over 34 s, and the second kill came
+    after the load: FaultMissedLoad.)"""
+    cfg = RunConfig(events=13500, rate=150, brokers=3, replication_factor=3,
                     min_insync_replicas=2, acks="all", fault="kill-broker-twice",
                     drain_timeout_s=90, broker_warmup_s=0)  # fmt: skip
-    metrics = run_experiment(cfg, tmp_path / "run", progress=False)
+    metrics = run_experiment(cfg, tmp_path / "run", progress=False, kafka=whole)
     first, second = _faults_ok(metrics, ["kill-broker", "kill-broker"])
     assert first["node"] != second["node"]
+    _broker_failed_over(first)
+    _broker_failed_over(second)
     _no_accepted_event_lost(metrics)
     _record("kill two brokers in a row (3 brokers, RF 3, ISR 2, acks=all)", metrics)
 
 
-def _api_rss_sampler(stop: threading.Event, peaks: list[int]) -> None:
-    """Peak resident memory (bytes) of every API process this test started (the server's master
-    and workers; another program's APIs on a shared machine are not this run's)."""
-    import os
-
+def _api_rss_sampler(stop: threading.Event, samples: list[tuple[float, int]]) -> None:
+    """(time, resident memory in bytes) of every API process this test started together (the
+    server's master and workers; another program's APIs on a shared machine are not this run's)."""
     while not stop.is_set():
         total = 0
         for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -84,16 +135,35 @@ def _api_rss_sampler(stop: threading.Event, peaks: list[int]) -> None:
                         total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
                 except OSError:
                     pass
-        peaks.append(total)
+        samples.append((time.time(), total))
         stop.wait(0.25)
 
 
-def test_kafka_frozen_for_10_s_fails_fast_recovers_and_loses_nothing(tmp_path):
-    timeout_s = 2.0
-    # 35 s at 200 events/s: Kafka is frozen from 1/3 (~12 s) for 10 s; ~13 s to see the recovery
-    # (measured: all 202 again 1.5 s after the brokers are back; "after" starts 5 s after).
-    cfg = RunConfig(events=7000, rate=200, fault="kafka-outage", outage_s=10,
-                    delivery_timeout_s=timeout_s, drain_timeout_s=90,
+def _timeline_adds_up(run_dir: Path, metrics: dict) -> pd.DataFrame:
+    """timeline.parquet's rows add up to the run's counts (docs/CONTRACTS.md)."""
+    tl = pd.read_parquet(run_dir / TIMELINE_FILE)
+    c = metrics["counts"]
+    failed = tl[[f"failed_{k}" for k in ("503", "refused", "timeout", "other")]].to_numpy().sum()
+    assert (tl["sent"].sum(), tl["accepted"].sum(), tl["rejected"].sum(), failed,
+            tl["logged"].sum()) == (c["sent"], c["accepted"], c["rejected"], c["failed"],
+                                    c["unique_consumed"])  # fmt: skip
+    if tl["offered"].notna().any():
+        assert tl["offered"].sum() == c["sent"]
+    return tl
+
+
+def test_kafka_frozen_for_5_s_a_known_answer(tmp_path):
+    """Kafka frozen (SIGSTOP) for 5 s under an open loop it holds (200 events/s), 3 s into the
+    measured window: the API fails fast (the circuit breaker), recovers by itself, loses nothing,
+    and the fault figures give the known answer: unavailable for at least the outage and at most
+    the outage + the delivery timeout + 2 bins; pMax at least the outage minus the time the
+    breaker answered fast (a request caught at the start waits for the delivery timeout, later
+    ones are refused at once)."""
+    timeout_s, outage_s = 2.0, 5.0
+    # 18 s: the freeze from 5 s to 10 s; ~8 s to see the recovery (measured: all 202 again 1.5 s
+    # after the brokers are back; "after" starts 5 s after).
+    cfg = RunConfig(rate=200, warmup_s=2, duration_s=16, fault="kafka-outage", outage_s=outage_s,
+                    fault_at_s=3, delivery_timeout_s=timeout_s, drain_timeout_s=90,
                     broker_warmup_s=0)  # fmt: skip
     stop, rss = threading.Event(), []
     sampler = threading.Thread(target=_api_rss_sampler, args=(stop, rss), daemon=True)
@@ -105,6 +175,9 @@ def test_kafka_frozen_for_10_s_fails_fast_recovers_and_loses_nothing(tmp_path):
         sampler.join()
     (outage,) = _faults_ok(metrics, ["kafka-outage"])
     _no_accepted_event_lost(metrics)
+    back_at = outage["end"]
+    assert back_at - outage["at"] == pytest.approx(outage_s, abs=0.5)
+    assert (tmp_path / "run" / "kafka-1.log").exists()  # the broker's own log is kept
 
     records = pd.read_parquet(tmp_path / "run" / "client_records.parquet")
     requests = records.drop_duplicates("request_id")
@@ -112,20 +185,115 @@ def test_kafka_frozen_for_10_s_fails_fast_recovers_and_loses_nothing(tmp_path):
     failed = requests["status"] == 503
     assert failed.sum() > 0, "nothing failed while Kafka was down"
     assert set(requests["status"]) <= {202, 503}, set(requests["status"])
-    # 503 quickly: most fail fast (the circuit breaker), none waits much past the delivery timeout
-    # on top of the queueing the same load saw before the outage.
+    # 503 quickly: most fail fast (the circuit breaker), faster than the same load was answered
+    # 202 before the outage (measured: 0.8 ms against 12 ms; without the breaker each 503 waits
+    # the 2 s delivery timeout); none waits much past the delivery timeout on top of the
+    # queueing seen before the outage.
     before = requests["sent_at"] < outage["at"]
-    assert latency[failed].median() < 0.5, latency[failed].describe()
+    ok_before = latency[before & (requests["status"] == 202)]
+    assert latency[failed].median() < ok_before.median(), (latency[failed].describe(),
+                                                          ok_before.describe())  # fmt: skip
     assert latency[failed].max() < timeout_s + latency[before].max() + 2.0
     # The API recovered by itself: what was sent once the brokers were back was accepted.
-    back_at = outage["at"] + outage["took_s"]
     after = requests[requests["sent_at"] > back_at + 5]
     assert len(after) >= 200, f"run too short to see the recovery ({len(after)} requests after)"
     assert after["status"].eq(202).mean() > 0.9, after["status"].value_counts()
-    # Memory stayed bounded: no pile-up of waiting threads or queued events.
-    assert max(rss) < 1024 * 2**20, f"API peak RSS {max(rss) / 2**20:.0f} MiB"
-    _record("Kafka frozen (SIGSTOP) for 10 s (1 broker, delivery timeout 2 s)", metrics,
-            http_503=int(failed.sum()), api_peak_rss_mib=round(max(rss) / 2**20))  # fmt: skip
+    # Memory stayed bounded: no pile-up of waiting threads or queued events. The outage and the
+    # recovery may use a little more than the same load before it, not half as much again
+    # (measured: ~1.0x; a doubling fails).
+    peak_before = max(m for t, m in rss if t < outage["at"])
+    peak_from = max(m for t, m in rss if t >= outage["at"])
+    assert peak_from < 1.5 * peak_before, (f"API peak RSS {peak_from / 2**20:.0f} MiB from the "
+                                           f"outage on, {peak_before / 2**20:.0f} MiB before")  # fmt: skip
+
+    # The known answer.
+    figures = metrics["faults"]
+    (instant,) = figures["instants"]
+    bin_s = cfg.bin_s
+    assert outage_s <= instant["unavailability_s"] <= outage_s + timeout_s + 2 * bin_s, instant
+    fast = requests[failed & (latency < 0.1)]
+    fast_s = fast["scheduled_at"].max() - fast["scheduled_at"].min() if len(fast) else 0.0
+    assert instant["p_max_ms"] / 1000 >= outage_s - fast_s - 0.25, (instant, fast_s)
+    assert instant["errors"]["503"] == int(failed[requests["scheduled_at"].between(
+        instant["at"], instant["span_end"], inclusive="left")].sum())  # fmt: skip
+    assert (
+        instant["recovery_s"] is not None and instant["recovery_s"] >= instant["unavailability_s"]
+    )
+    assert figures["unavailability_s"]["max"] == instant["unavailability_s"]
+    tl = _timeline_adds_up(tmp_path / "run", metrics)
+    assert tl["failed_503"].sum() == failed.sum()
+    # The gate on it: met at 15 s, missed at 1 s.
+    verdicts = evaluate_slos(["faults.unavailability_s.max < 15",
+                              "faults.unavailability_s.max < 1"], metrics)  # fmt: skip
+    assert [v["ok"] for v in verdicts] == [True, False], verdicts
+    _record("Kafka frozen (SIGSTOP) for 5 s (1 broker, delivery timeout 2 s)", metrics,
+            http_503=int(failed.sum()), api_peak_rss_mib=round(peak_from / 2**20),
+            api_peak_rss_before_mib=round(peak_before / 2**20),
+            unavailability_s=instant["unavailability_s"], recovery_s=instant["recovery_s"],
+            p_max_ms=round(instant["p_max_ms"]))  # fmt: skip
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(600)
+def test_a_rolling_restart_at_a_fixed_rate_loses_nothing(whole, tmp_path):
+    """3 brokers, RF 3, min ISR 2, acks=all, 100 events/s: each broker in turn stopped gracefully,
+    restarted and given its replicas back in sync, every restart inside the load, a figure for
+    each, nothing lost. 86 s of load: a restart took 17-19 s here on a busy machine (3-4 s to
+    stop, the rest the JVM's start), 55 s for the three, and up to 24 s each (73 s) at a load
+    average of 27 with the suite on 2 workers: 71 s of load missed the last one's recovery. The first comes 3 s (K = 3 bins) into
+    the measured window: the recovery rule's pre-fault lag level needs those bins (with 1 s the
+    level came from one bin of a settling consumer, below the steady lag: no recovery seen)."""
+    cfg = RunConfig(rate=100, warmup_s=1, duration_s=85, brokers=3, replication_factor=3,
+                    min_insync_replicas=2, acks="all", fault="rolling-restart", fault_at_s=3,
+                    drain_timeout_s=90, broker_warmup_s=0)  # fmt: skip
+    metrics = run_experiment(cfg, tmp_path / "run", progress=False, kafka=whole)
+    restarts = _faults_ok(metrics, ["rolling-restart"] * 3)
+    assert [r["node"] for r in restarts] == [1, 2, 3]
+    records = pd.read_parquet(tmp_path / "run" / RECORDS_FILE)
+    load_end = records["scheduled_at"].max()
+    for restart in restarts:
+        assert restart["exit_code"] not in (None, -signal.SIGKILL), restart  # it stopped by itself
+        assert restart["node"] not in restart["isr_while_down"], restart  # the ISR shrank
+        assert restart["at"] < restart["end"] < restart["recovered_at"] < load_end, restart
+    figures = metrics["faults"]
+    assert [i["target"] for i in figures["instants"]] == ["broker 1", "broker 2", "broker 3"]
+    for instant in figures["instants"]:
+        assert instant["unavailability_s"] is not None and instant["recovery_s"] is not None, (
+            instant
+        )
+    _no_accepted_event_lost(metrics)
+    _timeline_adds_up(tmp_path / "run", metrics)
+    _record("rolling restart (3 brokers, RF 3, ISR 2, acks=all)", metrics,
+            unavailability_s=[i["unavailability_s"] for i in figures["instants"]],
+            recovery_s=[i["recovery_s"] for i in figures["instants"]])  # fmt: skip
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(300)
+def test_a_throttled_broker_is_slow_not_dead(whole, tmp_path):
+    """throttle-broker pauses and resumes the leader of partition 0 (100 ms each) for 3 s: the
+    requests it leads wait, none is lost, and the broker is never killed."""
+    cfg = RunConfig(rate=200, warmup_s=1, duration_s=10, brokers=3, replication_factor=3,
+                    fault="throttle-broker", outage_s=3, fault_at_s=2, broker_warmup_s=0,
+                    drain_timeout_s=60)  # fmt: skip
+    metrics = run_experiment(cfg, tmp_path / "run", progress=False, kafka=whole)
+    (throttle,) = _faults_ok(metrics, ["throttle-broker"])
+    assert 10 <= throttle["pauses"] <= 16 and throttle["end"] - throttle["at"] >= 3, throttle
+    assert all(whole.node_running(n) for n in (1, 2, 3))
+    (instant,) = metrics["faults"]["instants"]
+    # A request led by it waited out a pause. Not the span's pMax: a quiet machine keeps every
+    # bin's p99 under the objective (max ~220 ms), so there is no unavailability span at all.
+    records = pd.read_parquet(tmp_path / "run" / RECORDS_FILE)
+    during = records[records["sent_at"].between(throttle["at"], throttle["end"])]
+    waited_ms = 1000 * (during["done_at"] - during["scheduled_at"]).max()
+    assert waited_ms >= 100, (waited_ms, instant)
+    _no_accepted_event_lost(metrics)
+    _record(
+        "one broker throttled (paused 100 ms, running 100 ms) for 3 s",
+        metrics,
+        unavailability_s=instant["unavailability_s"],
+        max_latency_ms=round(waited_ms),
+    )
 
 
 # The API restart runs: 10 s at 300 events/s, the SIGTERM at 5 s (half the events). The restart
@@ -138,15 +306,17 @@ def test_api_sigterm_mid_run_loses_nothing_that_was_accepted(kafka, tmp_path):
     cfg = RunConfig(events=RESTART_EVENTS, rate=300, fault="restart-api",
                     bootstrap_servers=kafka.bootstrap_servers)  # fmt: skip
     metrics = run_experiment(cfg, tmp_path / "run", progress=False)
-    _faults_ok(metrics, ["restart-api"])
+    (fault,) = _faults_ok(metrics, ["restart-api"])
+    assert fault["exit_code"] == 0, fault  # it stopped by itself on SIGTERM, not by a SIGKILL
+    refused = _refused_after(tmp_path / "run", fault)
     _no_accepted_event_lost(metrics)
     c = metrics["counts"]
     assert c["accepted"] + c["rejected"] + c["failed"] == c["sent"] == RESTART_EVENTS
     # Requests caught by the restart fail with a clear status (connection refused = 0), never 5xx
     # with an accepted event lost.
-    records = pd.read_parquet(tmp_path / "run" / "client_records.parquet")
+    records = pd.read_parquet(tmp_path / "run" / RECORDS_FILE)
     assert set(records["status"]) <= {0, 202, 503}, set(records["status"])
-    _record("API SIGTERM + restart mid-run", metrics)
+    _record("API SIGTERM + restart mid-run", metrics, refused_or_503=refused)
 
 
 @pytest.mark.parametrize("server", WORKER_SERVERS)
@@ -155,33 +325,109 @@ def test_async_delivery_api_sigterm_flushes_what_it_accepted(kafka, tmp_path, se
     cfg = RunConfig(events=RESTART_EVENTS, rate=300, delivery="async", fault="restart-api",
                     server=server, bootstrap_servers=kafka.bootstrap_servers)  # fmt: skip
     metrics = run_experiment(cfg, tmp_path / "run", progress=False)
-    _faults_ok(metrics, ["restart-api"])
+    (fault,) = _faults_ok(metrics, ["restart-api"])
+    assert fault["exit_code"] == 0, fault
+    refused = _refused_after(tmp_path / "run", fault)
     _no_accepted_event_lost(metrics)
-    _record(f"API SIGTERM + restart mid-run, async delivery, {server}", metrics)
+    _record(f"API SIGTERM + restart mid-run, async delivery, {server}", metrics,
+            refused_or_503=refused)  # fmt: skip
+
+
+def test_api_sigkill_mid_run_with_ack_delivery_loses_nothing(kafka, tmp_path):
+    """A crash of the API (every process SIGKILLed, nothing flushed) loses nothing it answered
+    202 in `ack` mode: the broker had every such event before the answer. Twice in one run, in
+    time: 2 s and 8 s into the measured window, each cycle once the API is back; keyed by user,
+    so the per-key order audit runs on it."""
+    cfg = RunConfig(rate=300, warmup_s=1, duration_s=15, fault="kill-api", fault_at_s=2,
+                    fault_cycles=2, fault_every_s=6, key="user_id",
+                    bootstrap_servers=kafka.bootstrap_servers)  # fmt: skip
+    metrics = run_experiment(cfg, tmp_path / "run", progress=False)
+    kills = _faults_ok(metrics, ["kill-api", "kill-api"])
+    assert [k["cycle"] for k in kills] == [1, 2]
+    assert kills[1]["at"] - kills[0]["at"] == pytest.approx(6, abs=0.5)
+    refused = 0
+    for fault in kills:
+        assert fault["exit_code"] == -signal.SIGKILL, fault
+        refused += _refused_after(tmp_path / "run", fault)
+    _no_accepted_event_lost(metrics)
+    figures = metrics["faults"]
+    assert figures["landed"] == 2 and figures["missed"] == 0
+    for instant in figures["instants"]:  # refused while it was down: a span with errors
+        assert instant["unavailability_s"] > 0 and instant["errors"]["refused"] > 0, instant
+    _timeline_adds_up(tmp_path / "run", metrics)
+    # keyed: the per-key order audit covers a fault run too (answered before sent: kept in order)
+    order = metrics["order"]
+    assert order["audited"] and order["pairs_checked"] > 0 and order["violations"] == 0, order
+    _record("API SIGKILL + restart mid-run (ack), twice", metrics, refused_or_503=refused,
+            unavailability_s=[i["unavailability_s"] for i in figures["instants"]])  # fmt: skip
+
+
+def test_api_sigkill_with_async_delivery_is_a_loss_the_run_reports(kafka, tmp_path):
+    """`async` answers 202 once an event is queued in the API's producer: SIGKILL loses what was
+    queued (docs/RELIABILITY.md). The run must count that loss and `harness run` exit 1.
+
+    The loss must be certain. The fault fires once the topic has grown past half the events,
+    i.e. just after some batch landed: at a low rate with a long linger both workers' batches
+    go out together, and the kill found their queues nearly empty (7-31 events lost at 500/s).
+    At 2000/s the batches fill up (64 KiB) before the 1 s linger, at times of their own, and
+    each worker always holds part of one: 318-727 lost in 5 runs."""
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--events", "8000", "--rate", "2000",
+         "--delivery", "async", "--linger-ms", "1000", "--fault", "kill-api",
+         "--drain-timeout-s", "5", "--bootstrap-servers", kafka.bootstrap_servers,
+         "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    metrics = json.loads((out / METRICS_FILE).read_text())
+    (fault,) = _faults_ok(metrics, ["kill-api"])
+    assert fault["exit_code"] == -signal.SIGKILL, fault
+    c = metrics["counts"]
+    assert c["lost"] > 0 and c["unique_consumed"] == c["accepted"] - c["lost"], c
+    assert done.returncode == 1, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    assert f"lost {c['lost']}" in done.stdout
+    _record("API SIGKILL + restart mid-run (async): the loss is reported", metrics)
 
 
 def test_consumer_sigkill_and_restart_loses_nothing(kafka, tmp_path):
     cfg = RunConfig(events=6000, threads=50, fault="kill-consumer",
                     bootstrap_servers=kafka.bootstrap_servers)  # fmt: skip
     metrics = run_experiment(cfg, tmp_path / "run", progress=False)
-    _faults_ok(metrics, ["kill-consumer"])
+    (fault,) = _faults_ok(metrics, ["kill-consumer"])
+    assert fault["exit_code"] == -signal.SIGKILL, fault
     _no_accepted_event_lost(metrics)
     assert metrics["counts"]["accepted"] == 6000
+    # The kill came with events still to log (it fires at half the events in Kafka): the
+    # restarted consumer, a new process, logged the rest.
+    assert fault["lines_logged_at_kill"] < metrics["counts"]["consumed"], fault
+    output = consumer_output_path(tmp_path / "run", 0).read_text()
+    assert output.count("consumer ready") == 2, output
     assert metrics["unparsed_lines"] == 0  # no torn line survived the SIGKILL
     _record("consumer SIGKILL + restart mid-run", metrics)
 
 
 @pytest.mark.cluster
 @pytest.mark.timeout(600)
-def test_broker_sigkill_with_replication_3_loses_nothing(tmp_path):
-    cfg = RunConfig(events=6000, threads=50, brokers=3, replication_factor=3, acks="all",
-                    fault="kill-broker", drain_timeout_s=90, broker_warmup_s=0)  # fmt: skip
-    metrics = run_experiment(cfg, tmp_path / "run", progress=False)
+def test_broker_sigkill_with_replication_3_loses_nothing(whole, tmp_path):
+    """The defaults of the guarantee: acks=all, the idempotent producer, RF 3 with min ISR 2 set
+    by the run itself. Counted from the topic (the topic audit), so that a producer retry that
+    wrote an event twice shows as a duplicate in Kafka itself; the consumers' log must agree."""
+    assert ProducerSettings.acks == "all"
+    cfg = RunConfig(events=6000, threads=50, brokers=3, replication_factor=3,
+                    fault="kill-broker", audit="topic", drain_timeout_s=90,
+                    broker_warmup_s=0)  # fmt: skip
+    run = tmp_path / "run"
+    with open_system(cfg, run, say=lambda msg: None, kafka=whole) as system:
+        topic_config = admin.topic_config(system.bootstrap, system.topic)
+        metrics = measure(system, cfg, run, progress=False)
+    assert topic_config["min.insync.replicas"] == "2", topic_config  # RF >= 3: set by the run
     (fault,) = _faults_ok(metrics, ["kill-broker"])
     assert fault["node"] in (1, 2, 3)
+    _broker_failed_over(fault)
     _no_accepted_event_lost(metrics)
-    assert sorted(p.name for p in (tmp_path / "run").glob("kafka-*.log")) == [
-        "kafka-1.log", "kafka-2.log", "kafka-3.log"]  # fmt: skip
+    assert metrics["counts"]["duplicates"] == 0, metrics["counts"]  # idempotence, in Kafka
+    logged = metrics["run"]["log_audit_counts"]
+    assert logged["lost"] == 0 and logged["unique_consumed"] == metrics["counts"]["accepted"]
     _record("broker SIGKILL mid-run (3 brokers, RF 3, acks=all)", metrics)
 
 

@@ -45,7 +45,8 @@ def test_a_metrics_dict_without_some_figures_gives_a_shorter_line():
     assert UNSTEADY not in result_line("p", {"steadiness": {"steady": None}})
 
 
-def test_the_progress_bar_counts_points_and_prints_lines_above_it():
+def test_the_progress_bar_counts_points_and_prints_lines_above_it(monkeypatch):
+    monkeypatch.setenv("HARNESS_PROGRESS", "bar")  # as on a terminal
     out = io.StringIO()
     with PointProgress(2, file=out) as progress:
         progress.start("01-a")
@@ -59,3 +60,23 @@ def test_the_progress_bar_counts_points_and_prints_lines_above_it():
     with PointProgress(1, enabled=False, file=quiet) as progress:
         progress.done("x")
     assert quiet.getvalue() == ""
+
+
+def test_progress_written_to_a_log_is_a_plain_line_every_few_seconds(monkeypatch):
+    from harness import progress as progress_module
+
+    monkeypatch.setenv("HARNESS_PROGRESS", "plain")
+    clock = iter(range(0, 1000, 2))  # two seconds pass between calls
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: float(next(clock)))
+    out = io.StringIO()
+    with PointProgress(6, file=out) as bar:
+        for k in range(6):
+            bar.start(f"0{k}")
+            bar.done(f"0{k}  done")
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
+    assert [line for line in lines if line.endswith("  done")] == [f"0{k}  done" for k in range(6)]
+    status = [line for line in lines if line.startswith("points:")]
+    assert 1 < len(status) < 6  # not one per update: one every PLAIN_EVERY_S (5 s)
+    assert status[-1].startswith("points: 6/6 points (100%)")
+    assert "left" in status[0]

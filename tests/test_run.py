@@ -11,7 +11,9 @@ import subprocess
 import sys
 
 import pytest
+from kafka_helpers import ProcessWatch
 
+from harness.cli import main
 from harness.params import RunConfig
 from harness.run import run_experiment
 
@@ -76,6 +78,31 @@ def test_bad_parameters_fail_before_anything_starts(tmp_path):
     assert RunConfig.from_dict({"acks": 1, "rate": "100"}) == RunConfig(acks="1", rate=100.0)
 
 
+# Settings the harness refuses (docs/CONTRACTS.md): exit 2, one line, before anything starts.
+REFUSED = [
+    (["--fault", "kill-broker", "--brokers", "3", "--replication-factor", "3",
+      "--bootstrap-servers", "127.0.0.1:9"], "needs the embedded cluster, not an external one"),
+    (["--replication-factor", "3"], "needs at least that many brokers (brokers=1)"),
+    (["--brokers", "2", "--replication-factor", "2", "--min-insync-replicas", "3"],
+     "min_insync_replicas cannot exceed replication_factor"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [["run"], ["capacity", "--p99-objective-ms", "250"]])
+@pytest.mark.parametrize("args, words", REFUSED)
+def test_impossible_clusters_are_refused_before_anything_starts(
+    tmp_path, capsys, monkeypatch, command, args, words
+):
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)  # the embedded cluster's rules
+    out = tmp_path / "never"
+    with ProcessWatch() as watch:
+        code = main([*command, *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert watch.new == set() and not out.exists()  # no process, no directory
+
+
 def test_cli_run_prints_summary_and_writes_metrics(kafka, tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--events", "300", "--threads", "10", "--warmup-s", "0",
@@ -86,3 +113,19 @@ def test_cli_run_prints_summary_and_writes_metrics(kafka, tmp_path):
     assert "lost 0" in out.stdout and "events/s" in out.stdout
     metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
     assert metrics["counts"]["unique_consumed"] == 300
+
+
+def test_a_fault_that_missed_the_load_fails_the_run(kafka, tmp_path):
+    """A second API restart due 5 s after the first recovered, in a load of 3 s: it cannot land.
+    The run writes its metrics (the reports say which cycle missed) and exits 1 saying so."""
+    out = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--rate", "100", "--warmup-s", "0.5",
+         "--duration-s", "3", "--fault", "restart-api", "--fault-at-s", "0.5",
+         "--fault-cycles", "2", "--bootstrap-servers", kafka.bootstrap_servers,
+         "--out", str(tmp_path / "run"), "--quiet"],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert out.returncode == 1 and "FAULT MISSED THE LOAD" in out.stderr, out.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["faults"]["landed"] == 1 and metrics["faults"]["missed"] == 1
+    assert [r.get("missed", False) for r in metrics["run"]["faults"]] == [False, True]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -10,6 +13,7 @@ import pytest
 from app.producer import build_parser
 from app.settings import KafkaSecurity, ProducerSettings
 from harness.kafka import EmbeddedKafka
+from harness.paths import PROJECT_ROOT
 from harness.services import ApiService
 
 API_KEY = "sekret-api-key-7f3a"
@@ -50,3 +54,26 @@ def test_api_key_is_required_and_no_secret_reaches_the_logs(kafka, new_topic, tm
     text = log.read_text()
     assert "settings" in text  # the API logs its settings at start ...
     assert API_KEY not in text and SASL_PASSWORD not in text  # ... without the secrets
+
+
+@pytest.mark.kafka
+def test_no_secret_reaches_the_run_parameters_metrics_or_any_file_of_a_run(kafka, tmp_path):
+    """`harness run` with an API key and a SASL password in its environment (the variables the
+    API and the consumer read): no file of the run directory holds either."""
+    env = {**os.environ, "API_KEY": API_KEY, "KAFKA_SASL_PASSWORD": SASL_PASSWORD}
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--events", "200", "--threads", "5",
+         "--warmup-s", "0", "--bootstrap-servers", kafka.bootstrap_servers,
+         "--out", str(out), "--quiet"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {"config.json", "metrics.json", "api.log"} <= {p.name for p in files}
+    for path in files:
+        data = path.read_bytes()
+        assert API_KEY.encode() not in data and SASL_PASSWORD.encode() not in data, path
+    assert (
+        API_KEY not in done.stdout + done.stderr and SASL_PASSWORD not in done.stdout + done.stderr
+    )

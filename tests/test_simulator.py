@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shutil
+import sys
 import threading
 from collections.abc import Callable
 
@@ -14,9 +17,12 @@ import pandas as pd
 import pytest
 from aiohttp import web
 
+from app.settings import ProducerSettings
 from harness.loadgen.records import COLUMNS
 from harness.loadgen.result import event_counts
+from harness.paths import PROJECT_ROOT
 from harness.ports import free_port
+from harness.services import ApiService
 from harness.simulator import SimulatorConfig, main, measure_ceiling, simulate
 
 # Alone on the machine under xdist (conftest.py): its send schedule and durations are timed.
@@ -432,7 +438,7 @@ def test_measure_ceiling_and_client_bound_verdict(serve):
     server = serve()
     # 100 events asked, but at least 300 requests: a ceiling needs more than a few per sender.
     ceiling = measure_ceiling(server.url, threads=10, events=100, repeats=1, min_requests=300)
-    assert ceiling > 50
+    assert ceiling > 0  # how fast: test_the_simulator_ceiling_is_near_wrks_on_a_real_server
     assert len(server.bodies) == 300
     result = simulate(SimulatorConfig(url=server.url, events=300, threads=10), None, progress=False)
     assert result.with_ceiling(result.achieved_rps / 0.9).client_bound is True
@@ -444,54 +450,6 @@ def test_measure_ceiling_counts_batch_requests(serve):
     measure_ceiling(server.url, threads=4, endpoint="batch", events_per_request=10, events=50,
                     repeats=2, min_requests=20)  # fmt: skip
     assert [len(body) for body in server.bodies] == [10] * 40
-
-
-def test_two_processes_send_every_event_once(serve, tmp_path):
-    server = serve(delay_s=0.01)
-    cfg = SimulatorConfig(url=server.url, events=400, threads=8, processes=2, run_id="mp")
-    result = simulate(cfg, tmp_path, progress=False)
-
-    assert sorted(b["event_id"] for b in server.bodies) == sorted(f"mp-{i}" for i in range(400))
-    assert server.max_in_flight == 8
-    assert (result.sent, result.accepted) == (400, 400)
-    records = read_records(tmp_path).set_index("event_id")
-    for body in server.bodies:  # both workers stamp with the parent's epoch base
-        assert body["sent_at"] == pytest.approx(records.loc[body["event_id"], "sent_at"], abs=1e-6)
-    assert (records["done_at"] > records["sent_at"]).all()
-    assert result.duration_s < 5
-
-
-def test_two_processes_share_one_open_loop_schedule(serve, tmp_path):
-    server = serve()
-    cfg = SimulatorConfig(url=server.url, events=100, rate=200.0, threads=2, processes=2)
-    result = simulate(cfg, tmp_path, progress=False)
-
-    assert len(server.bodies) == 100
-    scheduled = read_records(tmp_path)["scheduled_at"].to_numpy()
-    assert np.diff(scheduled) == pytest.approx(np.full(99, 1 / 200), abs=1e-6)
-    assert result.send_rate_eps == pytest.approx(200.0, rel=0.15)
-    assert result.send_delay_ms["p50"] < 20
-
-
-def test_two_processes_merge_batch_outcomes(serve, tmp_path):
-    server = serve(batch_answer=reject_odd_users)
-    cfg = SimulatorConfig(url=server.url, events=90, endpoint="batch", events_per_request=10,
-                          threads=2, processes=2)  # fmt: skip
-    result = simulate(cfg, tmp_path, progress=False)
-    users = {e["event_id"]: e["user_id"] for body in server.bodies for e in body}
-    records = read_records(tmp_path).set_index("event_id")
-    expected = pd.Series({eid: uid % 2 == 0 for eid, uid in users.items()})
-    assert (records["accepted"] == expected.reindex(records.index)).all()
-    assert result.accepted == int(expected.sum()) and result.rejected == 90 - result.accepted
-
-
-def test_a_failing_worker_is_reported(tmp_path):
-    cfg = SimulatorConfig(url="ftp://127.0.0.1:1/", events=10, threads=2, processes=2)
-    with pytest.raises(RuntimeError, match="only http"):
-        simulate(cfg, tmp_path, progress=False)
-
-
-# ------------------------------------------------------------------ warm-up and timed runs
 
 
 def _phase_split(records: pd.DataFrame, origin: str, warmup_s: float) -> tuple[float, float]:
@@ -531,17 +489,6 @@ def test_timed_open_loop_sends_rate_times_the_time_and_phases_follow_the_schedul
     assert result.events_warmup == 50
 
 
-def test_timed_closed_loop_over_two_processes_has_no_gaps_in_its_records(serve, tmp_path):
-    server = serve(delay_s=0.005)
-    cfg = SimulatorConfig(url=server.url, threads=4, processes=2, warmup_s=0.2, duration_s=0.4)
-    result = simulate(cfg, tmp_path, progress=False)
-
-    records = read_records(tmp_path)
-    assert records["sent_at"].notna().all() and records["event_id"].is_unique
-    assert len(records) == len(server.bodies) == result.sent
-    assert set(records["phase"]) == {"warmup", "measured"}
-
-
 def test_timed_batch_run_records_every_event_of_every_request(serve, tmp_path):
     server = serve(delay_s=0.01)
     cfg = SimulatorConfig(url=server.url, threads=2, endpoint="batch", events_per_request=7,
@@ -568,12 +515,23 @@ def test_without_warmup_every_event_is_measured(serve, tmp_path):
     assert (read_records(tmp_path)["phase"] == "measured").all()
 
 
-def test_timed_progress_bar_counts_seconds(serve, capsys):
+def test_timed_progress_bar_counts_seconds(serve, capsys, monkeypatch):
+    monkeypatch.setenv("HARNESS_PROGRESS", "bar")  # as on a terminal
     server = serve(delay_s=0.01)
     cfg = SimulatorConfig(url=server.url, threads=2, warmup_s=0.2, duration_s=0.3)
     simulate(cfg, None, progress=True)
     err = capsys.readouterr().err
     assert "measured" in err and re.search(r"0\.5/0\.5 s, [\d,]+ ev", err)
+
+
+def test_progress_into_a_log_is_plain_lines_not_redraws(serve, capsys, monkeypatch):
+    monkeypatch.delenv("HARNESS_PROGRESS", raising=False)  # stderr is not a terminal here
+    server = serve(delay_s=0.01)
+    simulate(SimulatorConfig(url=server.url, threads=2, events=300), None, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    (line,) = err.splitlines()  # a run this short: the closing line only (one per 5 s)
+    assert re.fullmatch(r"300/300 ev \(100%\), 00:0\d elapsed", line), line
 
 
 def test_cli_timed_run_and_a_clear_error_for_a_bad_duration(serve, tmp_path, capsys):
@@ -587,3 +545,26 @@ def test_cli_timed_run_and_a_clear_error_for_a_bad_duration(serve, tmp_path, cap
         main([*argv, "--duration-s", "-1"])
     assert exit_info.value.code == 2
     assert "duration_s must be > 0" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None and not os.environ.get("CI"),
+                    reason="wrk is not installed (make setup installs it with apt)")  # fmt: skip
+def test_the_simulator_ceiling_is_near_wrks_on_a_real_server(tmp_path):
+    """The simulator's ceiling against the API's no-op handler on its default server, next to
+    wrk's (a C load generator) on the same endpoint, two interleaved rounds of ~2 s, the best
+    of each. `harness bench` measures 0.77-0.82 (target >= 0.7); 0.54-0.79 in single rounds
+    here. A simulator twice as slow (~0.4) would be what limits the runs: it fails."""
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the benchmark's own wrk runner
+    try:
+        from bench_simulator import run_wrk, wrk_script
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "benchmarks"))
+
+    wrk, simulator = [], []
+    with ApiService(ProducerSettings(delivery="noop"), tmp_path / "api.log") as api:
+        lua = wrk_script("/register_event", 1, tmp_path)
+        for _ in range(2):
+            wrk.append(run_wrk(api.url + "/register_event", lua, 200, 2, tmp_path)["rps"])
+            simulator.append(measure_ceiling(api.url, threads=200, events=int(2 * wrk[-1]),
+                                             repeats=1))  # fmt: skip
+    assert max(simulator) >= 0.4 * max(wrk), {"simulator": simulator, "wrk": wrk}

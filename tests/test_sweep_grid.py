@@ -73,9 +73,15 @@ def test_default_grid_has_the_default_the_baseline_repetitions_and_capacity():
         RunConfig.from_dict(run_params(point))
 
 
-def test_repetitions_are_interleaved_and_a_capacity_search_runs_once():
+def test_repetitions_are_interleaved_capacity_searches_too_unless_a_point_says_otherwise():
     points = [{"threads": 1}, {"threads": 2}, {"capacity": True, "p99_objective_ms": 9}]
+    assert schedule(points, 3) == [(0, 1), (1, 1), (2, 1), (0, 2), (1, 2), (2, 2),
+                                   (0, 3), (1, 3), (2, 3)]  # fmt: skip
+    points[2]["repeat"] = 1  # an extra point's own repeat: e.g. one search in make run
     assert schedule(points, 3) == [(0, 1), (1, 1), (2, 1), (0, 2), (1, 2), (0, 3), (1, 3)]
+    points[0]["repeat"] = 4
+    assert schedule(points, 2)[-1] == (0, 4)
+    assert "repeat" not in run_params(points[0])  # how often, not how: not a run parameter
 
 
 @pytest.mark.parametrize(
@@ -87,6 +93,12 @@ def test_repetitions_are_interleaved_and_a_capacity_search_runs_once():
         ({"capacity": True, "p99_objective_ms": 0}, "p99 objective must be a number"),
         ({"capacity": True, "p99_objective_ms": 9, "capacity_precision": 2}, "precision"),
         ({"slo": ["latency_ms.http.p99 <"]}, "is not KEY OP NUMBER"),
+        ({"acks": ["1", "most"]}, "point 02-acks=most: acks must be one of"),
+        (
+            {"bootstrap_servers": "h:9092", "extra_points": [{"label": "three", "brokers": 3}]},
+            "point 02-three: brokers=3 asks for an embedded cluster",
+        ),  # fmt: skip
+        ({"bootstrap_servers": "h:9092", "fault": "kafka-outage"}, "needs the embedded cluster"),
     ],
 )
 def test_bad_sweep_keys_fail_before_any_run(grid, words):

@@ -31,7 +31,15 @@ SCHEMA = pa.schema(
     + [(name, pa.float64()) for name in TIME_FIELDS]
     + [("partition", pa.int64()), ("offset", pa.int64())]
 )
-COLUMNS = [*SCHEMA.names, "log_time", "source"]
+# line_bytes: the line's size in the file (its newline included); record_bytes: the Kafka
+# record's value as the line holds it (below).
+BYTE_COLUMNS = ("line_bytes", "record_bytes")
+COLUMNS = [*SCHEMA.names, "log_time", "source", *BYTE_COLUMNS]
+# What the consumer adds to a record's value: the time prefix, then `, "consumed_at": <repr>`,
+# `, "partition": <p>`, `, "offset": <o>` before the closing brace (app/eventlog.py), and the
+# newline: everything but the three numbers' own characters.
+_ADDED_BYTES = 26 + len(', "consumed_at": ') + len(', "partition": ') + len(', "offset": ') + 1
+_POWERS_OF_TEN = 10 ** np.arange(1, 19, dtype=np.int64)
 _PARSE_OPTIONS = pajson.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
 _SMALL_RANGE = 32  # below this many lines, a failing block is parsed line by line
 _SPLIT = 16  # a failing block is retried as this many parts: one bad line costs ~2x the parse
@@ -53,6 +61,43 @@ def _pyarrow_rows(data: memoryview, expected: int) -> pa.Table | None:
     except (pa.ArrowException, ValueError):  # ArrowInvalid, UnicodeDecodeError
         return None
     return table if table.num_rows == expected else None  # e.g. two objects on one line
+
+
+def _digits(values: np.ndarray) -> np.ndarray:
+    """Decimal digits of non-negative integers."""
+    return 1 + np.searchsorted(_POWERS_OF_TEN, values, side="right")
+
+
+def _repr_lengths(values: np.ndarray) -> np.ndarray:
+    """len(repr(v)) of each float, computed once per run of equal values: a consumer's batch of
+    lines shares one consumed_at."""
+    n = len(values)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    change = np.ones(n, dtype=bool)
+    change[1:] = values[1:] != values[:-1]
+    starts = np.flatnonzero(change)
+    lengths = np.array([len(repr(v)) for v in values[starts].tolist()], dtype=np.int64)
+    return np.repeat(lengths, np.diff(np.append(starts, n)))
+
+
+def record_bytes(frame: pd.DataFrame) -> pd.Series:
+    """Each line's Kafka record value size: the line without what the consumer added. Exact for
+    the lines that hold the record's own bytes, which is every line of an ASCII value (the
+    simulator's events always); a value the consumer had to re-serialize (non-ASCII text, which
+    json.dumps escapes) gives the size of its logged JSON instead. NA without partition/offset."""
+    partition = frame["partition"].to_numpy(dtype=float, na_value=np.nan)
+    offset = frame["offset"].to_numpy(dtype=float, na_value=np.nan)
+    known = ~(np.isnan(partition) | np.isnan(offset)) & frame["consumed_at"].notna().to_numpy()
+    sizes = np.full(len(frame), np.nan)
+    if known.any():
+        sizes[known] = (
+            frame["line_bytes"].to_numpy(dtype=np.int64, na_value=0)[known] - _ADDED_BYTES
+            - _repr_lengths(frame["consumed_at"].to_numpy(dtype=float)[known])
+            - _digits(partition[known].astype(np.int64))
+            - _digits(offset[known].astype(np.int64))
+        )  # fmt: skip
+    return pd.Series(sizes, index=frame.index).astype("Int64")
 
 
 def _coerce(value: object, kind: pa.DataType) -> object:
@@ -122,6 +167,8 @@ def _read_one(path: Path) -> tuple[pd.DataFrame, int, list[str]]:
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     frame["log_time"] = scanned.log_time[rows]
     frame["source"] = str(path)
+    frame["line_bytes"] = pd.array((scanned.ends - scanned.starts + 1)[rows], dtype="Int64")
+    frame["record_bytes"] = record_bytes(frame)
     unparsed = int((~scanned.good).sum()) + len(parsed.failed)
     return frame, unparsed, _samples(scanned, parsed.failed, path)
 
@@ -152,7 +199,8 @@ def read_events_log(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
 
     Columns: event_id, event, sent_at, received_at, consumed_at (epoch
     seconds, NaN when absent), partition, offset (nullable Int64), log_time (the line's own
-    timestamp: naive local time, millisecond resolution), source (the file it came from).
+    timestamp: naive local time, millisecond resolution), source (the file it came from),
+    line_bytes (the line's size, newline included) and record_bytes (`record_bytes`).
     A file that does not exist (a consumer that never wrote) is listed in attrs["missing_files"].
     """
     files, dirs = _log_files(paths)
@@ -181,4 +229,6 @@ def _empty_frame() -> pd.DataFrame:
     frame = SCHEMA.empty_table().to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     frame["log_time"] = pd.Series(dtype="datetime64[ms]")
     frame["source"] = pd.Series(dtype=str)
+    frame["line_bytes"] = pd.Series(dtype="Int64")
+    frame["record_bytes"] = pd.Series(dtype="Int64")
     return frame

@@ -21,6 +21,13 @@ Definitions (all counts are events, except where a name says requests):
   (closed loop); e2e: per measured event, first consumed_at minus sent_at; send_delay: open loop
   only, else null.
 - steadiness: a trend test on the window's per-second throughput and e2e latency (steadiness.py).
+- bytes, throughput_mbps, partitions: harness/analysis/volume.py; order: the per-key order audit
+  (harness/analysis/order.py), run by the caller, which reads the topic for it; faults: the
+  figures of the run's faults (harness/analysis/recovery.py), from its timeline.
+- generators: per load generator, its host, Dask worker (null in-process), requests sent, busy
+  share, clock offset and round trip (harness/loadgen/generators.py); client_bound when any was
+  busy >= 90%, client_bound_message naming it; e2e_uncertain_ms: the largest clock offset of a
+  generator when over 5 ms (e2e latency subtracts a generator's clock from the consumer's).
 Extra keys are described in `_load_facts` and `_delivery_facts`.
 """
 
@@ -32,10 +39,19 @@ import pandas as pd
 from harness.analysis import latency
 from harness.analysis.jsonable import to_jsonable
 from harness.analysis.matching import EventMatch, match_events
+from harness.analysis.order import NO_KEY_REASON, not_audited
 from harness.analysis.records import MEASURED, normalize_records
+from harness.analysis.recovery import no_faults
 from harness.analysis.steadiness import steadiness, window_series
+from harness.analysis.volume import byte_sizes, partition_spread, throughput_mbps
 from harness.loadgen.result import event_counts
 
+# A run's `status` (metrics.json, summary.csv, points.csv): figures measured; every event fell
+# inside the warm-up (counts only: every figure is null, and every place that shows the run says
+# so); or (summary.csv, points.csv) the run failed.
+OK = "ok"
+NO_WINDOW = "no-window"
+FAILED = "failed"
 CLIENT_BOUND_FRACTION = 0.8  # at >= 80% of the simulator's own ceiling, it may be the limit
 # The simulator's event loop busy this share of the drive: it was sending as fast as it could.
 CLIENT_BUSY_SHARE = 0.9
@@ -63,13 +79,25 @@ def delivery_counts(records: pd.DataFrame, match: EventMatch) -> dict[str, int]:
     }
 
 
-def _window(
-    records: pd.DataFrame, match: EventMatch, measured: np.ndarray, warmup_s: float | None
-) -> dict:
+def _warmup_s(records: pd.DataFrame, given: float | None) -> float | None:
+    """The warm-up's length: the one given, else (auto) from the records: from the first
+    request's origin (due in open loop, sent in closed loop) to the first measured one's."""
+    if given is not None:
+        return float(given)
+    origin = records["scheduled_at"].fillna(records["sent_at"])
+    measured = origin[records["phase"] == MEASURED]
+    if not len(measured) or not len(origin):
+        return None
+    return max(0.0, float(measured.min() - origin.min()))
+
+
+def _window(records: pd.DataFrame, match: EventMatch, measured: np.ndarray, config: dict) -> dict:
     """metrics.json's "window": the measured events' span (epoch s) and the events per phase.
 
     `measured` is per event of `match`. Start: the first measured sent_at; end: the latest first
-    consumption of a measured event, or its last done_at when none was consumed.
+    consumption of a measured event, or its last done_at when none was consumed. `warmup_s` is
+    the warm-up's length (the run's, or the auto warm-up's as the records show it), `warmup_auto`
+    whether it was auto.
     """
     events = match.events[measured]
     start = events["sent_at"].min()
@@ -80,7 +108,8 @@ def _window(
     duration = end - start if start is not None and end is not None and end > start else None
     n_measured = int((records["phase"] == MEASURED).sum())
     return {
-        "warmup_s": warmup_s,
+        "warmup_s": _warmup_s(records, config.get("warmup_s")),
+        "warmup_auto": config.get("warmup_s") is None,
         "start": start,
         "end": end,
         "duration_s": duration,
@@ -143,6 +172,30 @@ def _load_facts(
     }
 
 
+def _generator_facts(generators: list[dict] | None) -> dict:
+    """metrics.json's `generators`, the message that names a busy one, and how uncertain the
+    generators' clocks make e2e latency."""
+    from harness.loadgen.generators import clock_uncertainty_ms
+
+    busy = [g for g in generators or [] if (g.get("busy") or 0) >= CLIENT_BUSY_SHARE]
+    message = None
+    if busy:
+        names = ", ".join(
+            f"generator {g['index']}" + (f" ({g['worker']})" if g.get("worker") else "")
+            + f" busy {g['busy']:.0%}"
+            for g in busy
+        )  # fmt: skip
+        message = (
+            f"CLIENT-BOUND: {names} of the run: the load generators were the limit, the figures "
+            f"are a floor; add generators (--generators {len(generators) + len(busy)})"
+        )
+    return {
+        "generators": generators,
+        "client_bound_message": message,
+        "e2e_uncertain_ms": clock_uncertainty_ms(generators),
+    }
+
+
 def _delivery_facts(records: pd.DataFrame, log: pd.DataFrame, match: EventMatch) -> dict:
     """Extras: error_rate (not accepted / sent), unexpected (log lines of ids never sent),
     consumed_unaccepted (events that reached the log although the client did not see them
@@ -161,6 +214,13 @@ def _delivery_facts(records: pd.DataFrame, log: pd.DataFrame, match: EventMatch)
     }
 
 
+def _unaudited_order(config: dict) -> dict:
+    key = config.get("key")
+    if key in (None, "none"):
+        return not_audited(NO_KEY_REASON)
+    return not_audited(f"key={key}, but the run's topic was not read")
+
+
 def compute_metrics(
     records_df: pd.DataFrame,
     log_df: pd.DataFrame,
@@ -168,18 +228,32 @@ def compute_metrics(
     environment: dict,
     ceiling_rps: float | None = None,
     simulator_busy: float | None = None,
+    end_offsets: list[int] | None = None,
+    order: dict | None = None,
+    kafka_records: pd.DataFrame | None = None,
+    generators: list[dict] | None = None,
+    faults: dict | None = None,
 ) -> dict:
-    """The metrics.json dict of one run (JSON-serializable: plain types, null for missing)."""
+    """The metrics.json dict of one run (JSON-serializable: plain types, null for missing).
+
+    `end_offsets`: records per partition of the run's own topic (end offsets after the run minus
+    before), else the partitions are counted from `log_df`; `order`: the order audit's result
+    (harness.analysis.order.audit_order), else the run's order counts as not audited;
+    `kafka_records`: the run's records as read from its topic (their value sizes are Kafka's);
+    `generators`: what each load generator reported (SimulationResult.generators); `faults`:
+    the figures of the run's faults (harness.analysis.recovery.fault_figures), else those of a
+    run without one."""
     config, environment = config or {}, environment or {}
     records = normalize_records(records_df)
     left = records["sent_at"].notna().to_numpy()  # an aborted run leaves requests never sent
     records = records if left.all() else records[left].reset_index(drop=True)
     match = match_events(records, log_df)
     measured = (match.events["phase"] == MEASURED).to_numpy()
-    window = _window(records, match, measured, config.get("warmup_s"))
+    window = _window(records, match, measured, config)
     measured_records = records[records["phase"] == MEASURED]
     counts = {**event_counts(records), **delivery_counts(records, match)}
     metrics = {
+        "status": OK if window["events_measured"] and window["duration_s"] else NO_WINDOW,
         "config": config,
         "environment": environment,
         "counts": counts,
@@ -190,9 +264,15 @@ def compute_metrics(
             "e2e": latency.summarize(latency.e2e_ms(match, measured)),
             "send_delay": latency.summarize(latency.send_delay_ms(measured_records)),
         },
+        "throughput_mbps": throughput_mbps(match, measured, window["duration_s"]),
+        "bytes": byte_sizes(records, log_df, match, kafka_records),
+        "partitions": partition_spread(log_df, match, config.get("partitions"), end_offsets),
+        "order": order if order is not None else _unaudited_order(config),
+        "faults": faults if faults is not None else no_faults(),
         "window": window,
         "steadiness": _steadiness(match, measured, window),
         **_load_facts(records, measured_records, config, ceiling_rps, simulator_busy),
+        **_generator_facts(generators),
         **_delivery_facts(records, log_df, match),
         "not_sent": int((~left).sum()),
     }

@@ -16,21 +16,31 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import stats
+from harness.analysis.metrics import FAILED, NO_WINDOW, OK
 
 THROUGHPUT = "throughput_eps"
 HTTP_P99 = "latency_ms.http.p99"
-# Figures with a median and a 95% interval in the points table.
+# Figures with a median and an interval of it in the points table (stats.median_interval: a 95%
+# CI from 6 repetitions, below that the range, with its coverage in F.ci_coverage).
 FIGURES = (
     THROUGHPUT,
     "latency_ms.http.p50",
     HTTP_P99,
     "latency_ms.e2e.p99",
     "latency_ms.send_delay.p99",
+    "throughput_mbps",
 )
 CV_FIGURES = (THROUGHPUT, HTTP_P99)
+# The points table's column saying what the intervals are: "95% CI" or "range" (stats).
+INTERVAL = "interval"
 # Figures where a higher value is better (the others are costs: latencies).
 HIGHER_IS_BETTER = {THROUGHPUT: True}
-SUMMED = ("counts.lost", "counts.duplicates")
+SUMMED = ("counts.sent", "counts.accepted", "counts.lost", "counts.duplicates",
+          "order.violations", "order.pairs_checked")  # fmt: skip
+# Figures with a median only (facts of the setting rather than measurements to compare).
+MEDIANS = ("partitions.imbalance", "bytes.event.mean", "bytes.record.mean",
+           "faults.unavailability_s.median", "faults.unavailability_s.max",
+           "faults.recovery_s.median", "faults.recovery_s.max", "faults.p_max_ms")  # fmt: skip
 STEADY = "steadiness.steady"
 CLIENT_BOUND = "client_bound"
 SLO = "slo"
@@ -38,7 +48,7 @@ SLO = "slo"
 # that differ only in these are repetitions of one point.
 NOT_POINT_PARAMS = frozenset(
     {"bootstrap_servers", "api_url", "topic", "ceiling_rps", "measure_ceiling", "random_seed",
-     "drain_timeout_s", "broker_warmup_s", "repeat"}
+     "drain_timeout_s", "broker_warmup_s", "repeat", "api_key", "keep_topic", "capacity_from"}
 )  # fmt: skip
 CONFIG_PREFIX = "config."
 
@@ -53,7 +63,16 @@ def point_params(columns) -> list[str]:
 
 
 def _ok(summary: pd.DataFrame) -> pd.Series:
-    return summary["status"].eq("ok") if "status" in summary else pd.Series(True, summary.index)
+    return summary["status"].eq(OK) if "status" in summary else pd.Series(True, summary.index)
+
+
+def point_status(statuses: pd.Series) -> str:
+    """A point's status from its repetitions': failed if one failed, else no-window if one had
+    no measured window (every event in the warm-up), else ok."""
+    found = set(statuses.fillna(OK))
+    if found - {OK, NO_WINDOW}:
+        return FAILED
+    return NO_WINDOW if NO_WINDOW in found else OK
 
 
 def _values(rows: pd.DataFrame, column: str) -> np.ndarray:
@@ -123,38 +142,54 @@ def _point_row(point, rows: pd.DataFrame, config_columns: list[str]) -> dict:
     ok = rows[_ok(rows)]
     row: dict = {"point": point, "label": _first(rows["label"]) if "label" in rows else None}
     row.update({c: _first(rows[c]) for c in config_columns})
+    statuses = rows["status"] if "status" in rows else pd.Series(OK, index=rows.index)
     errors = rows.loc[~_ok(rows), "error"].dropna().astype(str) if "error" in rows else []
+    errors = list(dict.fromkeys(errors))
+    empty = int(statuses.eq(NO_WINDOW).sum())
+    if empty:
+        errors.append(f"no measured window in {empty} of {len(rows)} run(s): every event was "
+                      "sent during the warm-up")  # fmt: skip
     row.update({
         "repeats": len(rows),
         "repeats_ok": len(ok),
-        "status": "ok" if len(ok) == len(rows) else "failed",
-        "error": "; ".join(dict.fromkeys(errors)) or None,
+        "status": point_status(statuses),
+        "error": "; ".join(errors) or None,
     })  # fmt: skip
     for figure in FIGURES:
         values = _values(ok, figure)
-        lo, hi = stats.median_ci(values)
-        row.update({figure: stats.median(values), f"{figure}.ci_lo": lo, f"{figure}.ci_hi": hi})
+        found = stats.median_interval(values)
+        row.update({figure: stats.median(values), f"{figure}.ci_lo": found.lo,
+                    f"{figure}.ci_hi": found.hi, f"{figure}.ci_coverage": found.coverage})  # fmt: skip
+        if figure == THROUGHPUT:
+            row[INTERVAL] = found.label or None
     for figure in CV_FIGURES:
         row[f"{figure}.cv"] = stats.cv(_values(ok, figure))
     for column in SUMMED:
         values = _values(rows, column)
         row[column] = int(values.sum()) if len(values) else None
+    for column in MEDIANS:
+        values = _values(ok, column)
+        row[column] = stats.median(values) if len(values) else None
     row["steady"] = all_true(ok[STEADY]) if STEADY in ok else None
     row["client_bound"] = any_true(ok[CLIENT_BOUND]) if CLIENT_BOUND in ok else None
     if SLO in rows:
         row["slo_ok"] = slo_ok(rows[SLO])
-    for column in rows.columns:
-        if column.startswith("capacity"):
-            row[column] = _first(rows[column])
+    if any(column.startswith("capacity") for column in rows.columns):
+        from harness.capacity.tables import point_capacity
+
+        if rows.filter(like="capacity_result").notna().any().any():
+            row.update(point_capacity(rows[_ok(rows)] if _ok(rows).any() else rows))
     return row
 
 
 def points_table(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per point, in the order the points first appear: point, label, the config.*
     columns, repeats (all repetitions), repeats_ok, status ("ok" when every repetition
-    succeeded), error; for each of FIGURES its median F with F.ci_lo / F.ci_hi (95% bootstrap
-    interval, NaN with one repetition); the coefficient of variation of throughput and http p99
-    (F.cv); counts.lost and counts.duplicates summed; steady (every repetition steady),
+    succeeded), error; for each of FIGURES its median F with F.ci_lo / F.ci_hi and the interval's
+    coverage F.ci_coverage (stats.median_interval: a 95% CI from 6 repetitions, the range with
+    its coverage below that, NaN with one repetition), and `interval` ("95% CI" or "range"); the
+    coefficient of variation of throughput and http p99 (F.cv); the SUMMED counts summed (null
+    when no repetition has them); the median of each of MEDIANS; steady (every repetition steady),
     client_bound (any), slo_ok (every objective of every repetition held; only when the summary
     has SLO verdicts), and capacity* columns passed through."""
     if summary.empty:
@@ -178,7 +213,7 @@ def best_point(
         return None
     lat = pd.to_numeric(points[latency], errors="coerce")
     thr = pd.to_numeric(points[throughput], errors="coerce")
-    feasible = points["status"].eq("ok") & (lat < p99_ms_max) & thr.notna()
+    feasible = points["status"].eq(OK) & (lat < p99_ms_max) & thr.notna()
     if not feasible.any():
         return None
     return points.loc[thr[feasible].idxmax()]

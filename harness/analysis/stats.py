@@ -66,29 +66,80 @@ def _median_stat(x, axis=-1):
     return np.median(x, axis=axis)
 
 
-def median_ci(
-    sample, confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES
-) -> tuple[float, float]:
-    """The percentile-bootstrap confidence interval of the median, (lo, hi).
+# What an interval of the median is called: a distribution-free confidence interval when its
+# coverage reaches CONFIDENCE (from 6 repetitions), else the range of the repetitions, whose
+# coverage (75% at 3) is stated beside it.
+CI_LABEL = f"{CONFIDENCE:.0%} CI"
+RANGE_LABEL = "range"
 
-    Resamples the values with replacement `n_resamples` times and takes the (1-confidence)/2 and
-    (1+confidence)/2 quantiles of the resampled medians (scipy.stats.bootstrap, method
-    "percentile": BCa is unstable for a median of few values). A bootstrap median can only be
-    made of sample values, so with n <= 5 values the interval is [min, max], whose true coverage
-    of the median of a continuous distribution is 1 - 2**(1-n): 75% at n=3, 87.5% at n=4,
-    93.75% at n=5; from about n=10 it is close to the nominal level. (NaN, NaN) below 2 values.
-    """
-    values = clean(sample)
-    if len(values) < 2:
-        return NAN, NAN
-    if np.ptp(values) == 0:
-        return float(values[0]), float(values[0])
-    result = stats.bootstrap(
-        (values,), _median_stat, n_resamples=n_resamples, confidence_level=confidence,
-        method="percentile", vectorized=True, rng=_rng(),
-    )  # fmt: skip
-    ci = result.confidence_interval
-    return float(ci.low), float(ci.high)
+
+@dataclass(frozen=True)
+class Interval:
+    """An interval of the median of a few repetitions: [lo, hi], the probability that it covers
+    the true median (`coverage`), and what it may be called (`label`: CI_LABEL or RANGE_LABEL)."""
+
+    lo: float
+    hi: float
+    coverage: float
+    label: str
+
+    def text(self, fmt: str = ",.0f") -> str:
+        """`95% CI 1,100–1,300`, or `range 1,100–1,300, 75% coverage` (the share of the time such
+        a range holds the true median)."""
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi)):
+            return ""
+        span = f"{format(self.lo, fmt)}–{format(self.hi, fmt)}"
+        if self.label == CI_LABEL:
+            return f"{CI_LABEL} {span}"
+        return f"{RANGE_LABEL} {span}, {self.coverage:.0%} coverage"
+
+
+NO_INTERVAL = Interval(NAN, NAN, NAN, "")
+
+
+def order_coverage(n: int, k: int) -> float:
+    """The probability that [x_(k), x_(n+1-k)] (1-based order statistics of n independent values
+    of a continuous distribution) covers its median: 1 - 2 P(Binomial(n, 1/2) <= k - 1)."""
+    return float(1 - 2 * stats.binom.cdf(k - 1, n, 0.5))
+
+
+def interval_rank(n: int, confidence: float = CONFIDENCE) -> int:
+    """k of the narrowest [x_(k), x_(n+1-k)] reaching `confidence` (1, the range, when none does)."""
+    k = 1
+    while k + 1 <= n // 2 and order_coverage(n, k + 1) >= confidence:
+        k += 1
+    return k
+
+
+def interval_kind(n: int, confidence: float = CONFIDENCE) -> tuple[float, str]:
+    """(coverage, label) of the interval of the median of n values (NaN, "" below 2)."""
+    if n < 2:
+        return NAN, ""
+    coverage = order_coverage(n, interval_rank(n, confidence))
+    return coverage, CI_LABEL if coverage >= confidence else RANGE_LABEL
+
+
+def median_interval(sample, confidence: float = CONFIDENCE) -> Interval:
+    """The distribution-free interval of the median from order statistics (as
+    `scipy.stats.quantile_test(...).confidence_interval` gives it): the narrowest
+    [x_(k), x_(n+1-k)] whose coverage reaches `confidence`. It exists from 6 values (the range
+    then covers 96.9%). With 2 to 5 values no interval reaches 95%: the range [min, max] is
+    returned, labelled a range, with its coverage 1 - 2**(1-n) (50% at 2, 75% at 3, 87.5% at 4,
+    93.75% at 5). NO_INTERVAL (NaN) below 2 values. Exact whatever the distribution's shape; it
+    assumes only independent repetitions."""
+    values = np.sort(clean(sample))
+    n = len(values)
+    if n < 2:
+        return NO_INTERVAL
+    k = interval_rank(n, confidence)
+    coverage, label = interval_kind(n, confidence)
+    return Interval(float(values[k - 1]), float(values[n - k]), coverage, label)
+
+
+def median_ci(sample, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """(lo, hi) of `median_interval` (a range below 6 values: see its label)."""
+    found = median_interval(sample, confidence)
+    return found.lo, found.hi
 
 
 def ratio_of_medians(

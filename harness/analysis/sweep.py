@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.analysis.metrics import FAILED, OK
 from harness.rundir import CAPACITY_FILE, CONFIG_FILE, FAILURE_FILE, METRICS_FILE, read_json
 
 _FRONT = ["run_dir", "status", "error"]
@@ -53,29 +54,30 @@ def _capacity_row(run_dir: Path) -> dict:
     at = (doc.get("at_capacity") or {}).get("run_dir")
     if at and (run_dir / at / METRICS_FILE).exists():
         metrics = read_json(run_dir / at / METRICS_FILE)
-    return {"status": "ok", "error": None, **metrics, "config": doc.get("setting") or {},
+    return {"status": OK, "error": None, **metrics, "config": doc.get("setting") or {},
             **summary_fields(doc)}  # fmt: skip
 
 
 def _run_row(run_dir: Path) -> dict:
     """The nested dict of one run (metrics, a capacity search, or a failure), before flattening."""
     if (run_dir / FAILURE_FILE).exists():
-        return {"status": "failed", **_failure_row(run_dir, _failure_error(run_dir))}
+        return {"status": FAILED, **_failure_row(run_dir, _failure_error(run_dir))}
     if (run_dir / CAPACITY_FILE).exists():
         return _capacity_row(run_dir)
     try:
         metrics = read_json(run_dir / METRICS_FILE)
     except FileNotFoundError:
-        return {"status": "failed", **_failure_row(run_dir, f"no {METRICS_FILE} in {run_dir}")}
+        return {"status": FAILED, **_failure_row(run_dir, f"no {METRICS_FILE} in {run_dir}")}
     except (OSError, ValueError) as exc:
-        return {"status": "failed", **_failure_row(run_dir, f"unreadable {METRICS_FILE}: {exc}")}
+        return {"status": FAILED, **_failure_row(run_dir, f"unreadable {METRICS_FILE}: {exc}")}
     if not isinstance(metrics, dict):
-        return {"status": "failed", "error": f"{METRICS_FILE} is not an object"}
-    return {"status": "ok", "error": None, **metrics}
+        return {"status": FAILED, "error": f"{METRICS_FILE} is not an object"}
+    return {"status": OK, "error": None, **metrics}  # its own status: ok or no-window
 
 
 def summarize_sweep(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
-    """One row per run: run_dir, status ("ok"/"failed"), error, then every key of metrics.json
+    """One row per run: run_dir, status ("ok", "no-window": no measured window, or "failed"),
+    error, then every key of metrics.json
     flattened with dots (`config.threads`, `throughput_eps`, `latency_ms.http.p99`, ...); a
     capacity search adds capacity_eps, capacity_reason, capacity_result, capacity_bound_eps."""
     rows = []

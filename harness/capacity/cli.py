@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime
 from pathlib import Path
 
 from harness.capacity.criteria import SEND_DELAY_SHARE, Objective
-from harness.capacity.driver import CAPACITY_FILE, STEP_S, search_capacity
+from harness.capacity.driver import CAPACITY_FILE, STEP_S, search_capacity, search_conflict
 from harness.capacity.search import FOUND, SearchSettings
 from harness.params import ParameterError, add_run_arguments, config_from_args
 from harness.paths import RESULTS
@@ -35,7 +36,18 @@ def _inputs(args: argparse.Namespace) -> tuple[Objective, SearchSettings, list]:
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     objective, settings, slos = _inputs(args)
+    if args.duration_s is not None:
+        raise ParameterError(
+            "--duration-s: a capacity step's measured length is --step-s (the same thing under "
+            "the search's own name); give --step-s instead"
+        )
+    if args.events is not None:
+        print("warning: --events has no effect: a capacity search's probe and steps are timed "
+              "(--step-s)", file=sys.stderr)  # fmt: skip
     cfg = config_from_args(args)
+    problem = search_conflict(cfg)
+    if problem:
+        raise ParameterError(problem)
     out = Path(args.out) if args.out else RESULTS / f"capacity-{datetime.now():%Y%m%d-%H%M%S}"
     result = search_capacity(cfg, out, objective, settings, step_s=args.step_s,
                              progress=not args.quiet, slos=slos)  # fmt: skip
@@ -62,8 +74,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-steps", type=int, default=SearchSettings.max_steps,
                    help=f"step budget, the confirmation included ({SearchSettings.max_steps})")  # fmt: skip
     p.add_argument("--step-s", type=float, default=None,
-                   help=f"measured seconds per step, after --warmup-s (default: --duration-s, "
-                        f"else {STEP_S:g})")  # fmt: skip
+                   help=f"measured seconds per step, after --warmup-s (default {STEP_S:g}; "
+                        "--duration-s is refused here: it is this)")  # fmt: skip
     p.add_argument("--max-error-rate", type=float, default=0.0,
                    help="share of events a sustainable step may fail (0)")  # fmt: skip
     p.add_argument("--send-delay-bound-ms", type=float, default=None,

@@ -117,6 +117,7 @@ class Step:
     index: int = 0  # 1-based, in the order the search ran the steps
     run_dir: str | None = None
     seconds: float | None = None
+    generators: int | None = None  # load generators that sent the step (metrics' generators)
 
     @property
     def sustainable(self) -> bool:
@@ -162,6 +163,7 @@ def judge(
     delay_p99 = _get(metrics, "latency_ms", "send_delay", "p99")
     error_rate, lost = _get(metrics, "error_rate"), _get(metrics, "counts", "lost")
     steady = _get(metrics, "steadiness", "steady")
+    generators = len(metrics.get("generators") or []) or None
     failed: dict[str, str] = {}  # reason code -> words, in REASONS order once sorted
     notes: list[str] = []
 
@@ -209,7 +211,9 @@ def judge(
         short and not failed
     ):
         behind = "; ".join(w for w in (late, short) if w)
-        verdict, failed = GENERATOR_BOUND, {GENERATOR: f"generator behind: {behind}", **failed}
+        many = f" ({_generators_text(generators)})" if generators else ""
+        verdict, failed = GENERATOR_BOUND, {GENERATOR: f"generator behind{many}: {behind}",
+                                            **failed}  # fmt: skip
     elif late or short:
         notes.append("; ".join(w for w in (late, short) if w))
     ordered = sorted(failed, key=REASONS.index) if verdict != GENERATOR_BOUND else list(failed)
@@ -228,7 +232,12 @@ def judge(
         failed=ordered,
         reasons=[failed[code] for code in ordered],
         notes=notes,
+        generators=generators,
     )
+
+
+def _generators_text(count: int) -> str:
+    return f"{count} generator{'s' if count != 1 else ''}"
 
 
 def _unsteady(steadiness: dict) -> tuple[dict[str, str], list[str]]:

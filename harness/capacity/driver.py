@@ -78,6 +78,9 @@ def search_capacity(
     """
     objective = objective if isinstance(objective, Objective) else Objective(p99_ms=objective)
     settings = settings or SearchSettings()
+    problem = search_conflict(cfg)
+    if problem:
+        raise ValueError(problem)
     step_s = step_s if step_s is not None else (cfg.duration_s or STEP_S)
     if slos:
         from harness.slo import parse_slos
@@ -96,6 +99,17 @@ def search_capacity(
                 system_steps(cfg, out_dir / SYSTEM_DIR, say, overrides, slos)
             )
         return session.run(runner)
+
+
+def search_conflict(cfg: RunConfig) -> str | None:
+    """Why `cfg` cannot be searched (its steps are steady open loops of rates the search
+    chooses, without faults), else None."""
+    given = [name for name, value in (("stages", cfg.stages), ("capacity_from", cfg.capacity_from),
+             ("fault_at_s", cfg.fault_at_s)) if value is not None]  # fmt: skip
+    if given:
+        return (f"{', '.join(given)}: a capacity search runs steady open-loop steps at rates of "
+                "its own choosing, without faults; drop them")  # fmt: skip
+    return None
 
 
 def request_timeout_s(objective: Objective) -> float:

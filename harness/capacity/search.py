@@ -14,7 +14,9 @@ step confirms the rate found. While no step has been sustainable, each next step
 tried. A generator-bound step runs again at once (a busy machine's stall makes one); generator-
 bound twice at one rate, it ends the search once a step was sustainable (before that, the
 search descends: the generator may keep up at a lower rate), and the capacity is then "at least"
-the highest sustainable rate, never a figure of its own. Every step counts against `max_steps`, and the last
+the highest sustainable rate, never a figure of its own, unless the system itself failed a step
+below the generator's limit: then the generator's limit is above the capacity, not in the way,
+and the search bisects between the two as usual. Every step counts against `max_steps`, and the last
 one is kept for the confirmation.
 """
 
@@ -85,6 +87,7 @@ class CapacitySearch:
         self.hi: float | None = None  # the lowest failing rate above lo
         self.confirmed = False
         self.generator_bound = False  # a rate the generator could not offer, twice
+        self.generator_eps: float | None = None  # the lowest such rate
         self.retry: tuple[float, str] | None = None  # a step to run again: its generator was late
 
     # -- planning ---------------------------------------------------------------------------
@@ -92,7 +95,7 @@ class CapacitySearch:
         """(rate, role) of the next step, or None when the search is over."""
         s = self.settings
         left = s.max_steps - len(self.steps)
-        if left < 1 or (self.generator_bound and self.lo is not None):
+        if left < 1 or (self._generator_limits() and self.lo is not None):
             return None
         if self.retry is not None:
             return self.retry
@@ -118,6 +121,11 @@ class CapacitySearch:
             return False
         return (self.hi - self.lo) / self.lo <= self.settings.precision or self.hi - self.lo <= 1
 
+    def _generator_limits(self) -> bool:
+        """The generator's limit (a rate generator-bound twice) is in the way of the answer: no
+        step below it failed by the system's own doing."""
+        return self.generator_bound and (self.hi is None or self.hi > self.generator_eps)
+
     def _descents(self) -> int:
         return sum(step.role == DESCEND for step in self.steps)
 
@@ -132,6 +140,7 @@ class CapacitySearch:
             late = [s for s in self.steps if s.verdict == GENERATOR_BOUND and s.rate_eps == rate]
             if len(late) >= 2:
                 self.generator_bound = True
+                self.generator_eps = min(rate, self.generator_eps or rate)
             else:
                 self.retry = (rate, step.role)
         elif step.verdict == SUSTAINABLE:
@@ -160,7 +169,7 @@ class CapacitySearch:
     def _generator_step(self) -> Step | None:
         """The step that showed the generator's limit: generator-bound twice at one rate, or
         generator-bound as the last step of all (no budget left to run it again)."""
-        if self.generator_bound or (self.steps and self.steps[-1].verdict == GENERATOR_BOUND):
+        if self._generator_limits() or (self.steps and self.steps[-1].verdict == GENERATOR_BOUND):
             return next(s for s in reversed(self.steps) if s.verdict == GENERATOR_BOUND)
         return None
 
@@ -199,18 +208,27 @@ class CapacitySearch:
             "at_capacity": at_rate.to_dict() if at_rate else None,
             "failing_step": failing.to_dict() if failing else None,
             "settings": asdict(self.settings),
-            "summary": _summary(result, rate, reason, failing),
+            "summary": _summary(result, rate, reason, failing, self.hi),
         }
 
 
-def _summary(result: str, rate: float | None, reason: str | None, failing: Step | None) -> str:
+def _summary(
+    result: str, rate: float | None, reason: str | None, failing: Step | None,
+    failing_eps: float | None = None,
+) -> str:  # fmt: skip
     why = f"{reason}: {failing.reasons[0]}" if failing and failing.reasons else (reason or "")
     at = f" at {failing.rate_eps:,.0f} events/s" if failing else ""
     if result == FOUND:
-        return f"capacity {rate:,.0f} events/s; stopped by {why}{at}"
+        bracket = (f" (bracket: sustainable at {rate:,.0f}, failed at {failing_eps:,.0f})"
+                   if failing_eps else "")  # fmt: skip
+        return f"capacity {rate:,.0f} events/s{bracket}; stopped by {why}{at}"
     if result == AT_LEAST and reason == GENERATOR:
         known = f"at least {rate:,.0f} events/s" if rate else "not measured"
-        return f"generator-bound{at}: capacity {known} ({why}), not a capacity of the system"
+        count = failing.generators if failing else None
+        more = (f" with {count} generator{'s' if count != 1 else ''}: add generators "
+                f"(--generators {count + 1} or more)" if count else "")  # fmt: skip
+        return (f"generator-bound{at}{more}: capacity {known} ({why}), not a capacity of the "
+                "system")  # fmt: skip
     if result == AT_LEAST:
         return f"capacity at least {rate:,.0f} events/s: no step failed within the step budget"
     if rate is None:

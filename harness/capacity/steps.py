@@ -126,7 +126,9 @@ class HttpSteps:
         sim = cfg.simulator_config(self.url, run_id, **self.overrides)
         result = outside_event_loop(simulate, sim, run_dir, progress=False)
         records = read_client_records(run_dir)
-        metrics = compute_metrics(records, read_events_log([]), cfg.to_dict(), environment())
+        metrics = compute_metrics(records, read_events_log([]), cfg.to_dict(), environment(),
+                                  simulator_busy=result.busy,
+                                  generators=result.generators)  # fmt: skip
         metrics = without_kafka_accounting(metrics)
         metrics["run"] = {"run_id": run_id, "http_only": True, "simulator": result.to_dict()}
         if self.slos:

@@ -18,15 +18,31 @@ COLUMNS = list(RECORD_COLUMNS)
 WARMUP, MEASURED = PHASES  # the values of the `phase` column
 
 
-def phases(origin: np.ndarray, start: float, warmup_s: float) -> np.ndarray:
-    """Per request: "warmup" when its origin (the instant it was due in open loop, else the one
-    it left) falls within the first `warmup_s` seconds after `start`, else "measured"."""
-    return np.where(origin < start + warmup_s, WARMUP, MEASURED)
+def warmup_end(
+    origins: np.ndarray, start: float, warmup_s: float, share: float | None = None
+) -> float:
+    """The instant the warm-up ends: `warmup_s` after `start`, or earlier when `share` caps it
+    at the origin of the request that comes after the first `share` of `origins` (one per
+    request: the instant it was due in open loop, else the one it left)."""
+    end = start + warmup_s
+    if share is not None:
+        ordered = np.sort(origins[np.isfinite(origins)])
+        cap = int(share * len(ordered))
+        if cap < len(ordered):
+            end = min(end, float(ordered[cap]))
+    return end
 
 
-def events_frame(log: RequestLog, clock: Clock, start: float) -> pd.DataFrame:
-    """One row per event of the run's requests, in sequence order; `start` is the perf_counter
-    instant the senders started (the warm-up counts from it)."""
+def phases(origin: np.ndarray, end: float) -> np.ndarray:
+    """Per event: "warmup" when its request's origin came before the warm-up's `end`, else
+    "measured"."""
+    return np.where(origin < end, WARMUP, MEASURED)
+
+
+def events_frame(log: RequestLog, clock: Clock, start: float | np.ndarray) -> pd.DataFrame:
+    """One row per event of the run's requests, in sequence order; `start` is the instant the
+    senders started (the warm-up counts from it), in the log's time: one for all, or per request
+    id the start of the generator that sent it, in that generator's own clock (its times are)."""
     cfg = log.config
     ids = log.run_requests()
     size = cfg.batch_size
@@ -44,7 +60,11 @@ def events_frame(log: RequestLog, clock: Clock, start: float) -> pd.DataFrame:
         accepted[rows] = outcome.accepted
         error[rows] = outcome.errors
         failed[rows] = outcome.failed
+    origins = log.scheduled[ids] if cfg.open_loop else log.sent[ids]
     origin = log.scheduled[req] if cfg.open_loop else log.sent[req]
+    if np.ndim(start):  # several clocks: the warm-up counts from each generator's own start
+        origins, origin, start = origins - start[ids], origin - start[req], 0.0
+    end = warmup_end(origins, start, cfg.warmup_s, cfg.warmup_share)
     return pd.DataFrame(
         {
             "event_id": (cfg.run_id + "-") + pd.Series(seq).astype(str),
@@ -56,7 +76,9 @@ def events_frame(log: RequestLog, clock: Clock, start: float) -> pd.DataFrame:
             "accepted": accepted,
             "error": pd.Series(error, dtype=str),
             "delivery_failed": failed,
-            "phase": phases(origin, start, cfg.warmup_s),
+            "phase": phases(origin, end),
+            "bytes": log.event_bytes[seq].astype(np.int64),
+            "generator": log.generator[req],
         },
         columns=COLUMNS,
     )

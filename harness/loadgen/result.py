@@ -71,8 +71,10 @@ class SimulationResult:
     max_in_flight: int  # the most requests that were outstanding at once
     records_path: Path | None = None
     # CPU seconds of the simulator's event loop per second of the drive (1.0: a whole core, so
-    # the load generator itself was the limit); None with several client processes.
+    # the load generator itself was the limit); with several generators, the busiest one's.
     busy: float | None = None
+    # per generator (metrics.json's `generators`): host, worker, requests, busy, clock offset
+    generators: list[dict] | None = None
     ceiling_rps: float | None = None
     client_bound: bool | None = None
 

@@ -7,12 +7,15 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
+
 from harness.loadgen.clock import Clock
 from harness.loadgen.config import SimulatorConfig
 from harness.loadgen.http import HttpProtocolError, RawHttpClient
-from harness.loadgen.payload import BodyFactory, render
+from harness.loadgen.payload import BodyFactory, sent_at_text
 from harness.loadgen.requestlog import RequestLog
 from harness.loadgen.responses import EventIds, batch_outcomes
+from harness.loadgen.schedule import due_offsets
 
 # What counts as "no HTTP answer" (status 0): the run goes on and the error text is recorded.
 # (AiohttpClient turns aiohttp's own errors into ConnectionErrors.)
@@ -59,7 +62,8 @@ class Sender:
     async def send(self, request_id: int, scheduled: float = math.nan) -> None:
         template = self.bodies.template(request_id)
         sent = self.clock.now()
-        body = render(template, self.clock.epoch(sent))
+        sent_at = sent_at_text(self.clock.epoch(sent))
+        body = template.render(sent_at)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         outcomes = None
@@ -71,6 +75,7 @@ class Sender:
         finally:
             self.in_flight -= 1
         done = self.clock.now()
+        self.log.record_bytes(request_id, template.sizes(len(sent_at)))
         if self.config.endpoint == "batch" and 200 <= status < 300:
             ids = EventIds(self.config.run_id, self.config.request_events(request_id))
             outcomes = batch_outcomes(payload, ids)
@@ -109,13 +114,20 @@ async def closed_loop(
 
 
 async def open_loop(
-    sender: Sender, request_ids: Sequence[int], start: float, max_in_flight: int
+    sender: Sender,
+    request_ids: Sequence[int],
+    start: float,
+    max_in_flight: int,
+    due: Sequence[float] | None = None,
 ) -> int:
-    """Request i leaves at start + i/rate, whatever is still outstanding, up to the in-flight cap.
+    """Request i leaves when the schedule says (start + due_offsets[i]; `due` holds those
+    offsets for `request_ids` when given), whatever is still outstanding, up to the in-flight
+    cap.
 
     Returns how many requests had to wait for the cap (they left late: their send_delay shows it).
     """
-    interval = 1.0 / sender.config.rate_requests
+    if due is None:
+        due = due_offsets(sender.config)[np.asarray(request_ids, dtype=np.int64)]
     slots = asyncio.Semaphore(max_in_flight)
     cap_waits = 0
     tasks: set[asyncio.Task] = set()
@@ -124,16 +136,20 @@ async def open_loop(
         tasks.discard(task)
         slots.release()
 
-    for request_id in request_ids:
-        due = start + request_id * interval
-        # Always yield, even when behind: answers must be read while the schedule catches up.
-        await asyncio.sleep(max(0.0, due - sender.clock.now()))
-        if slots.locked():
-            cap_waits += 1
-        await slots.acquire()
-        task = asyncio.create_task(sender.send(request_id, due))
-        tasks.add(task)
-        task.add_done_callback(finished)
-    if tasks:
-        await asyncio.gather(*tasks)
+    try:
+        for request_id, offset in zip(request_ids, due.tolist(), strict=True):
+            at = start + offset
+            # Always yield, even when behind: answers must be read while the schedule catches up.
+            await asyncio.sleep(max(0.0, at - sender.clock.now()))
+            if slots.locked():
+                cap_waits += 1
+            await slots.acquire()
+            task = asyncio.create_task(sender.send(request_id, at))
+            tasks.add(task)
+            task.add_done_callback(finished)
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:  # stopped early: what is in flight is dropped
+        for task in list(tasks):
+            task.cancel()
     return cap_waits

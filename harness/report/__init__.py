@@ -5,6 +5,10 @@
 - `summary`: the sentences and warnings at the top;
 - `charts`: the charts, chosen for the sweep's shape (drawn by harness/plots.py);
 - `tables`: "All points", the failed points, how to reproduce;
+- `fault_points`: the "Failures" and "Load over time" sections' data (fault figures pooled over a
+  point's instants, timelines);
+- `volume`: MB/s beside events/s when the events' size, content or compression vary; partition
+  balance and the order per key when records are keyed;
 - `render`: `render_report(dir)` and `python -m harness report DIR`.
 
 A column the sweep lacks (no repetitions, no capacity search, an older sweep) leaves its part of

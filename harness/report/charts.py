@@ -1,6 +1,9 @@
 """Which charts the report draws, chosen for the sweep's shape: every setting side by side, the
 grid as heatmaps and small multiples, the latency distribution of the best setting, the
-baseline and a few others, the best run over time, and the capacity searches."""
+baseline and a few others, the best run over time, and the capacity searches.
+
+Closed-loop charts show the runs with a measured window only (sweepdata.measured): a capacity
+search is never a setting among them, and a chart with nothing to show is not drawn (None)."""
 
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ from harness.report.sweepdata import (
     baseline_index,
     best_index,
     grid_points,
+    measured,
     read_json,
     run_dirs,
+    searches,
     setting_names,
     varying_settings,
 )
@@ -30,12 +35,12 @@ PERCENTILE_OTHERS = 3
 
 
 def setting_chart(sweep: Sweep, p99_objective_ms: float) -> Figure | None:
-    points = sweep.points
-    if plots.ok_points(points).empty:
+    points = measured(sweep.points)
+    if points.empty:
         return None
     return plots.setting_bars(
-        points, setting_names(points), best_index(points, p99_objective_ms),
-        baseline_index(points), p99_objective_ms,
+        points, setting_names(sweep.points), best_index(sweep.points, p99_objective_ms),
+        baseline_index(sweep.points), p99_objective_ms,
     )  # fmt: skip
 
 
@@ -48,7 +53,7 @@ def grid_layout(sweep: Sweep) -> dict | None:
     """Which settings go where in the grid charts: `x` (the load axis: threads when it varies),
     `series` (lines, at most plots.MAX_SERIES values), `facet` (one panel per value), and for
     the heatmaps `row` x `col`. None when fewer than one setting varies on the grid."""
-    grid = plots.ok_points(grid_points(sweep.points))
+    grid = measured(grid_points(sweep.points))
     varying = [c for c in varying_settings(sweep.points) if c in grid and grid[c].nunique() > 1]
     if not varying:
         return None
@@ -72,7 +77,7 @@ def heatmaps(sweep: Sweep) -> list[Figure]:
     layout = grid_layout(sweep)
     if not layout or "row" not in layout:
         return []
-    grid = grid_points(sweep.points)
+    grid = measured(grid_points(sweep.points))
     args = {"row": layout["row"], "col": layout["col"], "facet": layout["heat_facet"]}
     return [
         plots.grid_heatmap(grid, value=THROUGHPUT, fmt=",.0f", **args),
@@ -85,9 +90,9 @@ def load_charts(sweep: Sweep) -> list[Figure]:
     layout = grid_layout(sweep)
     if not layout or not layout["complete"]:
         return []
-    grid = grid_points(sweep.points)
+    grid = measured(grid_points(sweep.points))
     args = {"x": layout["x"], "series": layout["series"], "facet": layout["facet"]}
-    p99 = pd.to_numeric(plots.ok_points(grid)[HTTP_P99], errors="coerce").dropna()
+    p99 = pd.to_numeric(grid[HTTP_P99], errors="coerce").dropna()
     wide = len(p99) and p99.min() > 0 and p99.max() / p99.min() > 10  # log only when it helps
     return [
         plots.facet_lines(grid, y=THROUGHPUT, **args),
@@ -100,7 +105,7 @@ def percentile_choice(
 ) -> list:
     """The points of the percentile chart: the best, the baseline, then the highest-throughput
     others (whatever their latency), in that order."""
-    points = plots.ok_points(sweep.points)
+    points = measured(sweep.points)
     chosen = [
         i for i in (best_index(points, p99_objective_ms), baseline_index(points)) if i is not None
     ]
@@ -166,12 +171,20 @@ def best_run_chart(
 
 
 def capacity_chart(sweep: Sweep, p99_objective_ms: float) -> Figure | None:
-    points = sweep.points
-    if "capacity_eps" not in points or points["capacity_eps"].isna().all():
+    """The capacity of each search point (the median of its searches, their range as error bars)."""
+    found = searches(sweep.points)
+    if "capacity_eps" not in found or found["capacity_eps"].isna().all():
         return None
-    return plots.capacity_bars(
-        points, setting_names(points), best_index(points, p99_objective_ms), baseline_index(points)
-    )
+    return plots.capacity_bars(found, setting_names(sweep.points), baseline=_seed_search(sweep))
+
+
+def _seed_search(sweep: Sweep) -> object:
+    """The capacity search of the seed-style setup (Werkzeug + flush), drawn in its colour."""
+    found = searches(sweep.points)
+    server = found.get("config.server", pd.Series(index=found.index, dtype=object))
+    delivery = found.get("config.delivery", pd.Series(index=found.index, dtype=object))
+    seed = found.index[server.eq("werkzeug") & delivery.eq("flush")]
+    return seed[0] if len(seed) else None
 
 
 def capacity_steps(sweep: Sweep, point: str) -> dict | None:
@@ -187,12 +200,14 @@ def capacity_steps(sweep: Sweep, point: str) -> dict | None:
 def hockey_stick(sweep: Sweep, p99_objective_ms: float) -> Figure | None:
     """The capacity search of the point with the most capacity (else the best point), drawn by
     harness.capacity's chart, its legend moved outside the plotting area."""
-    points = sweep.points
+    points = searches(sweep.points)
+    if points.empty:
+        return None
     if "capacity_eps" in points and points["capacity_eps"].notna().any():
         chosen = pd.to_numeric(points["capacity_eps"], errors="coerce").idxmax()
     else:
-        chosen = best_index(points, p99_objective_ms)
-    capacity = None if chosen is None else capacity_steps(sweep, points.loc[chosen, "point"])
+        chosen = points.index[0]
+    capacity = capacity_steps(sweep, points.loc[chosen, "point"])
     if not capacity:
         return None
     from harness.capacity.plotting import plot_capacity_steps
@@ -207,11 +222,12 @@ def hockey_stick(sweep: Sweep, p99_objective_ms: float) -> Figure | None:
 
 
 def capacity_note(sweep: Sweep) -> str:
-    if "capacity_eps" not in sweep.points:
+    found = searches(sweep.points)
+    if found.empty:
         return (
-            "No capacity search in this sweep (no `capacity_eps` column): add `capacity: true` "
-            "to the grid to find the highest rate each setting sustains under the objective."
+            "No capacity search in this sweep: add `capacity: true` (with `p99_objective_ms`) "
+            "to a point of the grid to find the highest rate it sustains under the objective."
         )
-    if sweep.points["capacity_eps"].isna().all():
-        return "The capacity searches found no sustainable rate (see `capacity_reason` per point)."
+    if "capacity_eps" not in found or found["capacity_eps"].isna().all():
+        return "The capacity searches found no sustainable rate (see their reasons in the table)."
     return ""

@@ -8,6 +8,7 @@ sweep lacks it), sweep.json the grid, the command and the environment.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +16,13 @@ import numpy as np
 import pandas as pd
 
 from harness import plots
+from harness.analysis import stats
+from harness.analysis.metrics import NO_WINDOW, OK
 from harness.analysis.points import THROUGHPUT, best_point, point_params, points_table
+from harness.analysis.recovery import DEFAULT_P99_OBJECTIVE_MS
 from harness.paths import LATEST_RESULTS, NOTEBOOKS, PROJECT_ROOT, RESULTS
 from harness.rundir import POINTS_FILE, SUMMARY_FILE, SWEEP_FILE
 
-DEFAULT_P99_OBJECTIVE_MS = 250.0
 BASELINE_LABEL = "seed-style"
 HTTP_P50 = "latency_ms.http.p50"
 E2E_P99 = "latency_ms.e2e.p99"
@@ -152,16 +155,84 @@ def grid_points(points: pd.DataFrame) -> pd.DataFrame:
 
 def is_capacity_search(points: pd.DataFrame) -> pd.Series:
     """The points that are capacity searches: their figures are those of an open-loop step at
-    the capacity found, not of the grid's closed loop, so they are not ranked with the others."""
-    found = [points[c].notna() for c in ("capacity_result", "capacity_eps") if c in points]
+    the capacity found, not of the grid's closed loop, so they appear only in the capacity
+    section, never as settings beside the others."""
+    columns = ("capacity_result", "capacity_eps", "capacity_searches")
+    found = [points[c].notna() for c in columns if c in points]
     return pd.concat(found, axis=1).any(axis=1) if found else pd.Series(False, points.index)
 
 
+def closed_loop(points: pd.DataFrame) -> pd.DataFrame:
+    """The points that are runs (every point but the capacity searches)."""
+    return points[~is_capacity_search(points)]
+
+
+def searches(points: pd.DataFrame) -> pd.DataFrame:
+    """The points that are capacity searches."""
+    return points[is_capacity_search(points)]
+
+
+def statuses(points: pd.DataFrame) -> pd.Series:
+    return points["status"].fillna(OK) if "status" in points else pd.Series(OK, points.index)
+
+
+def measured(points: pd.DataFrame) -> pd.DataFrame:
+    """The runs (not capacity searches) that succeeded with a measured window: the points with
+    figures to chart."""
+    runs = closed_loop(points)
+    tput = pd.to_numeric(runs.get(THROUGHPUT, pd.Series(index=runs.index, dtype=float)),
+                         errors="coerce")  # fmt: skip
+    p99 = pd.to_numeric(runs.get("latency_ms.http.p99", pd.Series(index=runs.index, dtype=float)),
+                        errors="coerce")  # fmt: skip
+    return runs[statuses(runs).eq(OK) & (tput.notna() | p99.notna())]
+
+
+def without_window(points: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose repetitions had no measured window (every event in the warm-up)."""
+    runs = closed_loop(points)
+    return runs[statuses(runs).eq(NO_WINDOW)]
+
+
+def repetitions(row: pd.Series) -> int:
+    """How many repetitions a point's figures come from (its successful ones)."""
+    for column in ("repeats_ok", "repeats"):
+        value = number(row, column)
+        if math.isfinite(value):
+            return int(value)
+    return 1
+
+
+def interval_of(row: pd.Series, column: str) -> stats.Interval:
+    """A figure's interval as the points table gives it, with what it may be called: a 95% CI,
+    or the range of a few repetitions with its coverage (older tables lack the coverage column:
+    it is worked out from the number of repetitions)."""
+    lo, hi = number(row, f"{column}.ci_lo"), number(row, f"{column}.ci_hi")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return stats.NO_INTERVAL
+    coverage = number(row, f"{column}.ci_coverage")
+    if math.isfinite(coverage):
+        label = stats.CI_LABEL if coverage >= stats.CONFIDENCE else stats.RANGE_LABEL
+    else:
+        coverage, label = stats.interval_kind(repetitions(row))
+    return stats.Interval(lo, hi, coverage, label)
+
+
+def interval_words(n: int) -> str:
+    """What the intervals of n repetitions are, in a sentence's words."""
+    coverage, label = stats.interval_kind(n)
+    if not label:
+        return "no interval (one repetition)"
+    if label == stats.CI_LABEL:
+        return f"{stats.CI_LABEL}s of the median (distribution-free, from {n} repetitions)"
+    return (f"the range of the {n} repetitions, which covers the true median only "
+            f"{coverage:.0%} of the time (a {stats.CONFIDENCE:.0%} confidence interval needs 6 "
+            "or more repetitions)")  # fmt: skip
+
+
 def best_index(points: pd.DataFrame, p99_objective_ms: float) -> object:
-    """The index of the point (not a capacity search) with the highest throughput under the
-    objective, or None."""
-    searches = is_capacity_search(points)
-    best = best_point(points[~searches] if not searches.all() else points, p99_objective_ms)
+    """The index of the point (a run, never a capacity search) with the highest throughput under
+    the objective, or None."""
+    best = best_point(closed_loop(points), p99_objective_ms)
     return None if best is None else best.name
 
 

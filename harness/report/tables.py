@@ -1,5 +1,6 @@
-"""The report's tables: "All points" (only the settings that vary, the fixed ones in one line),
-the failed points, and how to reproduce the sweep (command, grid, commit, versions)."""
+"""The report's tables: "All points" (the runs: only the settings that vary, the fixed ones in one
+line), the capacity searches, the failed points, and how to reproduce the sweep (command, grid,
+commit, versions of every library that shapes the figures)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,21 @@ import pandas as pd
 import yaml
 
 from harness import plots
+from harness.analysis import stats
 from harness.analysis.points import HTTP_P99, THROUGHPUT
 from harness.report.sweepdata import (
     E2E_P99,
     HTTP_P50,
     SWEEP_FILE,
     Sweep,
+    closed_loop,
     fixed_settings,
     flag,
+    interval_of,
     number,
+    searches,
+    setting_names,
+    statuses,
     varying_settings,
 )
 
@@ -30,6 +37,7 @@ _HEADINGS = {
     HTTP_P99: "http p99 ms",
     E2E_P99: "e2e p99 ms",
     "capacity_eps": "capacity ev/s",
+    "counts.sent": "sent",
     "counts.lost": "lost",
     "counts.duplicates": "dups",
     "repeats": "runs",
@@ -51,9 +59,25 @@ def _cell(row: pd.Series, column: str, fmt: str) -> str:
     return text
 
 
+def interval_heading(points: pd.DataFrame) -> str:
+    """What the bracketed intervals of a table are: `[95% CI]`, `[range]` (a few repetitions),
+    `[95% CI or range]` when the points differ, or "" when there is none."""
+    labels = {interval_of(row, THROUGHPUT).label for _, row in points.iterrows()} - {""}
+    if not labels:
+        return ""
+    if labels == {stats.CI_LABEL}:
+        return f" [{stats.CI_LABEL}]"
+    if labels == {stats.RANGE_LABEL}:
+        return f" [{stats.RANGE_LABEL}]"
+    return f" [{stats.CI_LABEL} or {stats.RANGE_LABEL}]"
+
+
 def _flags_text(row: pd.Series) -> str:
     flags = []
-    if row.get("status", "ok") != "ok":
+    status = row.get("status", "ok")
+    if status == "no-window":
+        flags.append("NO MEASURED WINDOW")
+    elif isinstance(status, str) and status != "ok":
         flags.append("FAILED")
     if flag(row.get("client_bound")) is True:
         flags.append("client-bound")
@@ -80,11 +104,14 @@ def fixed_line(sweep: Sweep) -> str:
 
 
 def all_points_table(sweep: Sweep) -> pd.DataFrame:
-    """One row per point: its name, only the settings that vary, the figures rounded (with their
-    95% interval when there is one), loss, and flags; highest throughput first (a stable sort, the
-    failed points last)."""
-    points = sweep.points
-    varying = varying_settings(points)
+    """One row per run point (capacity searches have their own table): its name, only the
+    settings that vary, the figures rounded (with their interval in brackets when there is one:
+    the heading says whether it is a 95% CI or a range), the counts (sent, lost, duplicates over
+    its repetitions), and flags; highest throughput first (a stable sort, the points without
+    figures last). A point without a measured window shows its counts and says so."""
+    points = closed_loop(sweep.points)
+    varying = varying_settings(sweep.points)
+    intervals = interval_heading(points)
     rows = []
     labelled = "label" in points and points["label"].notna().any()
     for _, row in points.iterrows():
@@ -93,15 +120,18 @@ def all_points_table(sweep: Sweep) -> pd.DataFrame:
             value = row[column]
             out[_setting_heading(column)] = "" if pd.isna(value) else plots.value_label(value)
         for column, fmt in ((THROUGHPUT, ",.0f"), (HTTP_P50, ",.1f"), (HTTP_P99, ",.1f"),
-                            (E2E_P99, ",.1f"), ("capacity_eps", ",.0f")):  # fmt: skip
+                            (E2E_P99, ",.1f")):  # fmt: skip
             if column in points and points[column].notna().any():
-                out[_HEADINGS[column]] = _cell(row, column, fmt)
-        for column in ("counts.lost", "counts.duplicates", "repeats"):
+                out[_HEADINGS[column] + intervals] = _cell(row, column, fmt)
+        for column in ("counts.sent", "counts.lost", "counts.duplicates", "repeats"):
             if column in points:
                 value = number(row, column)
                 out[_HEADINGS[column]] = f"{value:,.0f}" if math.isfinite(value) else ""
         out["flags"] = _flags_text(row)
-        out["_sort"] = -number(row, THROUGHPUT) if row.get("status", "ok") == "ok" else math.inf
+        tput = number(row, THROUGHPUT)
+        out["_sort"] = (
+            -tput if row.get("status", "ok") == "ok" and math.isfinite(tput) else math.inf
+        )
         rows.append(out)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -160,10 +190,46 @@ def table_html(table: pd.DataFrame) -> str:
     )
 
 
+def capacity_table(sweep: Sweep) -> pd.DataFrame:
+    """One row per capacity search point: the capacity (the median of its searches), how many
+    searches and their range, or the one search's bracket (the highest sustainable rate and the
+    lowest failing one), the result and what stopped it; highest capacity first."""
+    found = searches(sweep.points)
+    names = setting_names(sweep.points)
+    rows = []
+    for i, row in found.iterrows():
+        n = number(row, "capacity_searches")
+        n = int(n) if math.isfinite(n) else 1
+        lo, hi = number(row, "capacity_eps.min"), number(row, "capacity_eps.max")
+        sustainable, failing = (
+            number(row, "capacity_sustainable_eps"),
+            number(row, "capacity_failing_eps"),
+        )
+        value = number(row, "capacity_eps")
+        rows.append({
+            "setting": names[i],
+            "capacity ev/s": f"{value:,.0f}" if math.isfinite(value) else "",
+            "searches": str(n),
+            "range of the searches": f"{lo:,.0f}–{hi:,.0f}" if n > 1 and math.isfinite(lo) else "",
+            "bracket (sustainable–failing)": (f"{sustainable:,.0f}–{failing:,.0f}"
+                                              if math.isfinite(sustainable) and math.isfinite(failing)
+                                              else ""),
+            "result": _text(row.get("capacity_result")),
+            "stopped by": _text(row.get("capacity_reason")),
+            "flags": _flags_text(row),
+            "_sort": -value if math.isfinite(value) else math.inf,
+        })  # fmt: skip
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    return table.sort_values("_sort", kind="stable").drop(columns="_sort").reset_index(drop=True)
+
+
 def failures(table: pd.DataFrame) -> pd.DataFrame:
-    """The failed points (or runs) with their error."""
-    status = table["status"] if "status" in table else pd.Series("ok", index=table.index)
-    failed = table[~status.eq("ok")]
+    """The failed points (or runs) with their error (a point without a measured window is not
+    a failure: the warnings and its flags say so)."""
+    status = statuses(table)
+    failed = table[~status.isin(["ok", "no-window"])]
     return failed[[c for c in ("point", "error") if c in failed]].reset_index(drop=True)
 
 
@@ -178,6 +244,14 @@ def _pre(text: str) -> str:
         '<pre style="background:#f5f5f5;padding:0.5em 0.8em;white-space:pre-wrap;'
         f'overflow-wrap:anywhere;font-family:monospace">{html.escape(text)}</pre>'
     )
+
+
+def _library_facts(env: dict) -> dict:
+    """Every library's version the sweep recorded (an older sweep: the one client it named)."""
+    libraries = env.get("libraries")
+    if isinstance(libraries, dict) and libraries:
+        return {name: version or "not installed" for name, version in libraries.items()}
+    return {env.get("client_library") or "Kafka client": env.get("client_library_version")}
 
 
 def reproduce_html(sweep: Sweep) -> str:
@@ -202,7 +276,7 @@ def reproduce_html(sweep: Sweep) -> str:
         "commit": env.get("git_commit") or "unknown (not a git checkout)",
         "Python": env.get("python_version"),
         "Kafka": env.get("kafka_version"),
-        env.get("client_library") or "Kafka client": env.get("client_library_version"),
+        **_library_facts(env),
         "platform": env.get("platform"),
         "repetitions": meta.get("repeat"),
         "objectives (--slo)": ", ".join(meta.get("slo") or []),
