@@ -141,6 +141,8 @@ class ProcessWatch:
 
     Each is remembered with its start time, so that one still running after its owner ended is
     found even once it was re-parented, and a pid reused by another program is not taken for it.
+    Its command line is the latest one read: a child caught between fork and exec still shows its
+    parent's (the broker's java first reads as `python -m harness ...`).
     """
 
     def __init__(self, match: bytes = b"") -> None:
@@ -165,8 +167,8 @@ class ProcessWatch:
     def _poll(self) -> None:
         while not self._stop.is_set():
             for pid, info in self._matching().items():
-                if self._before.get(pid) != info:
-                    self.seen.setdefault(pid, info)
+                if self._before.get(pid) != info and info[1]:  # a zombie's command line is empty
+                    self.seen[pid] = info
             self._stop.wait(0.2)
 
     @property
