@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from kafka_helpers import ProcessWatch, parent_pid
-from test_simulator import LoopThread, RecordingServer, reject_odd_users
+from recording_server import LoopThread, reject_odd_users, serving
 
 from harness.analysis import read_client_records
 from harness.capacity import Objective, SearchSettings, search_capacity
@@ -51,17 +51,7 @@ def loop_thread():
 
 @pytest.fixture
 def serve(loop_thread):
-    servers = []
-
-    def start(**kwargs) -> RecordingServer:
-        server = RecordingServer(**kwargs)
-        loop_thread.run(server.start())
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        loop_thread.run(server.stop())
+    yield from serving(loop_thread)
 
 
 # ------------------------------------------------------------------ the simulator on two generators
