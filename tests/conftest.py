@@ -144,6 +144,31 @@ def pytest_collection_modifyitems(config, items) -> None:
     items.sort(key=rank)  # stable: each module's tests keep their order
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """(xdist controller) Modules handed out one at a time, see `_OneModuleAhead`."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class _OneModuleAhead(LoadFileScheduling):
+        """xdist's loadfile, but a worker gets its next module only once a single test of its
+        current ones is left (xdist gives it one more as soon as 2 are left; a worker always
+        holds one test it has not started, to know the test after it). A module of 1 or 2 long
+        tests otherwise took its successor at once: test_reliability (6 min) waited behind
+        test_docs_examples (6 min) on one worker while the others ran out of work."""
+
+        def _reschedule(self, node) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:
+                return
+            self._assign_work_unit(node)
+
+    return _OneModuleAhead(config, log)
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):
     """Setup, call and teardown of a test under the run lock (outside pytest-timeout's timer: the
