@@ -38,9 +38,11 @@ $(STAMPS)/venv: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@mkdir -p $(STAMPS) && touch $@
 
-# Resolves the broker's jars into Maven's local repository (~/.m2) and caches the classpath.
-$(STAMPS)/kafka-jars: harness/jvm/pom.xml $(STAMPS)/venv
+# Resolves the broker's jars into Maven's local repository (~/.m2), caches the classpath, and
+# builds the brokers' class archive (harness/cds.py: a broker start takes ~40% less CPU).
+$(STAMPS)/kafka-jars: harness/jvm/pom.xml harness/cds.py $(STAMPS)/venv
 	$(BIN)/python -c 'from harness.java import check_java, broker_classpath; check_java(); broker_classpath()'
+	$(BIN)/python -m harness.cds
 	@mkdir -p $(STAMPS) && touch $@
 
 # Debian packages the benchmarks and browser tests use (wrk, chromium).

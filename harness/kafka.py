@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import java
+from harness import cds, java
 from harness.paths import harness_home
 from harness.ports import free_ports, port_in_use
 from harness.processes import ManagedProcess, pid_alive, pid_cmdline, tail, terminate_pid
@@ -103,10 +103,11 @@ class EmbeddedKafka:
         detached: bool = False,
         ready_timeout: float = 90.0,
         stop_timeout: float = 20.0,
+        broker_jvm_options: list[str] | None = None,
     ) -> None:
         """`port` is the first broker's port (the others follow it), `controller_port` the first
         controller's; each left None is chosen free by the OS (again at start, should another
-        process take it in the meantime)."""
+        process take it in the meantime). `broker_jvm_options` go to the brokers' JVMs only."""
         if brokers < 1:
             raise ValueError("brokers must be >= 1")
         self.port = port
@@ -119,10 +120,12 @@ class EmbeddedKafka:
         self.detached = detached
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
+        self.broker_jvm_options = list(broker_jvm_options or [])
         self.cluster_id = new_cluster_id()
         self.nodes = self._plan_nodes()
         self._classpath: str | None = None
         self._java: str | None = None
+        self._cds: list[str] = []
 
     # -- layout ---------------------------------------------------------------------------
     def _plan_nodes(self) -> list[Node]:
@@ -212,6 +215,7 @@ class EmbeddedKafka:
         again on new ports, up to `attempts` times."""
         self._java = java.check_java()
         self._classpath = java.broker_classpath()
+        self._cds = cds.jvm_options(self._classpath, self._java)
         for attempt in range(1, attempts + 1):
             try:
                 return self._start_once()
@@ -246,6 +250,7 @@ class EmbeddedKafka:
         return [
             self._java,
             *JVM_OPTS,
+            *self._cds,
             f"-Dlog4j2.configurationFile={java.LOG4J_CONFIG}",
             f"-Dkafka.logs.dir={node.logs_dir}",
             "-cp",
@@ -275,6 +280,7 @@ class EmbeddedKafka:
 
     def _launch(self, node: Node) -> None:
         cmd = self._java_cmd(node, BROKER_MAIN, str(node.config_path))
+        cmd[1:1] = self.broker_jvm_options
         node.process = ManagedProcess(
             f"kafka-{node.node_id}",
             cmd,

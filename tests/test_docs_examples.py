@@ -278,6 +278,9 @@ def rule_make(line: str, ctx: Context) -> Example:
             assert "-m harness sweep --out results/latest" in commands, commands
             if env.get("KAFKA_BOOTSTRAP_SERVERS"):
                 assert "broker_classpath" not in commands and "install-system-deps" not in commands
+                assert "harness.cds" not in commands, commands
+            else:
+                assert "broker_classpath" in commands and "harness.cds" in commands, commands
         else:
             assert "-m pytest" in commands and "install-system-deps" in commands, commands
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka_helpers import home_with_classpath
 
+from harness import cds, java
 from harness.kafka import EmbeddedKafka, KafkaStartError, new_cluster_id
 from harness.ports import free_port, port_in_use
 from harness.processes import pid_alive
@@ -57,6 +60,19 @@ def test_context_stops_broker_even_when_body_raises(tmp_path):
             pids = broker.pids()
             raise RuntimeError("boom")
     assert pids and not any(pid_alive(pid) for pid in pids)
+
+
+def test_a_broker_maps_the_class_archive_built_for_its_jars_and_java(tmp_path):
+    """The archive `make setup` builds (harness/cds.py) is what a broker's JVM maps; other jars
+    or another Java would need an archive of their own."""
+    archive = cds.build()  # at once when `make setup` built it
+    with EmbeddedKafka(root=tmp_path) as broker:
+        maps = Path(f"/proc/{broker.pids()[0]}/maps").read_text()
+    assert str(archive) in maps
+    exe, classpath = java.check_java(), java.broker_classpath()
+    assert cds.jvm_options(classpath, exe) == [f"-XX:SharedArchiveFile={archive}"]
+    assert cds.jvm_options(classpath + os.pathsep + str(tmp_path), exe) == []
+    assert cds.jvm_options(classpath, sys.executable) == []
 
 
 def test_port_in_use_is_a_clear_error(kafka, tmp_path):
