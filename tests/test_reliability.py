@@ -36,6 +36,13 @@ from harness.slo import evaluate_slos
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 
+# The p99 objective of the runs whose fault figures are asserted. A bin with a failed request is bad
+# whatever the objective, so the known answers (unavailable for at least the outage ...) hold; but
+# with the suite's other workers busy (load average ~10), a healthy bin's p99 here ran 55-600 ms
+# after a 5 s freeze had ended: under the default 250 ms, 3 good bins in a row never came before
+# the load's end and the span "never ended" (unavailability null).
+FIGURES_OBJECTIVE_MS = 1000.0
+
 
 @pytest.fixture(scope="module")
 def cluster3(tmp_path_factory):
@@ -169,7 +176,8 @@ def test_kafka_frozen_for_5_s_a_known_answer(tmp_path):
     sampler = threading.Thread(target=_api_rss_sampler, args=(stop, rss), daemon=True)
     sampler.start()
     try:
-        metrics = run_experiment(cfg, tmp_path / "run", progress=False)
+        metrics = run_experiment(cfg, tmp_path / "run", progress=False,
+                                 p99_objective_ms=FIGURES_OBJECTIVE_MS)
     finally:
         stop.set()
         sampler.join()
@@ -246,7 +254,8 @@ def test_a_rolling_restart_at_a_fixed_rate_loses_nothing(whole, tmp_path):
     cfg = RunConfig(rate=100, warmup_s=1, duration_s=100, brokers=3, replication_factor=3,
                     min_insync_replicas=2, acks="all", fault="rolling-restart", fault_at_s=3,
                     drain_timeout_s=90, broker_warmup_s=0)  # fmt: skip
-    metrics = run_experiment(cfg, tmp_path / "run", progress=False, kafka=whole)
+    metrics = run_experiment(cfg, tmp_path / "run", progress=False, kafka=whole,
+                             p99_objective_ms=FIGURES_OBJECTIVE_MS)
     restarts = _faults_ok(metrics, ["rolling-restart"] * 3)
     assert [r["node"] for r in restarts] == [1, 2, 3]
     records = pd.read_parquet(tmp_path / "run" / RECORDS_FILE)
@@ -341,7 +350,8 @@ def test_api_sigkill_mid_run_with_ack_delivery_loses_nothing(kafka, tmp_path):
     cfg = RunConfig(rate=300, warmup_s=1, duration_s=15, fault="kill-api", fault_at_s=2,
                     fault_cycles=2, fault_every_s=6, key="user_id",
                     bootstrap_servers=kafka.bootstrap_servers)  # fmt: skip
-    metrics = run_experiment(cfg, tmp_path / "run", progress=False)
+    metrics = run_experiment(cfg, tmp_path / "run", progress=False,
+                             p99_objective_ms=FIGURES_OBJECTIVE_MS)
     kills = _faults_ok(metrics, ["kill-api", "kill-api"])
     assert [k["cycle"] for k in kills] == [1, 2]
     assert kills[1]["at"] - kills[0]["at"] == pytest.approx(6, abs=0.5)
