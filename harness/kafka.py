@@ -104,10 +104,12 @@ class EmbeddedKafka:
         ready_timeout: float = 90.0,
         stop_timeout: float = 20.0,
         broker_jvm_options: list[str] | None = None,
+        class_archive: bool = True,
     ) -> None:
         """`port` is the first broker's port (the others follow it), `controller_port` the first
         controller's; each left None is chosen free by the OS (again at start, should another
-        process take it in the meantime). `broker_jvm_options` go to the brokers' JVMs only."""
+        process take it in the meantime). `broker_jvm_options` go to the brokers' JVMs only;
+        `class_archive`: map the class archive of harness/cds.py when it was built."""
         if brokers < 1:
             raise ValueError("brokers must be >= 1")
         self.port = port
@@ -121,6 +123,7 @@ class EmbeddedKafka:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.broker_jvm_options = list(broker_jvm_options or [])
+        self.class_archive = class_archive
         self.cluster_id = new_cluster_id()
         self.nodes = self._plan_nodes()
         self._classpath: str | None = None
@@ -215,7 +218,7 @@ class EmbeddedKafka:
         again on new ports, up to `attempts` times."""
         self._java = java.check_java()
         self._classpath = java.broker_classpath()
-        self._cds = cds.jvm_options(self._classpath, self._java)
+        self._cds = cds.jvm_options(self._classpath, self._java) if self.class_archive else []
         for attempt in range(1, attempts + 1):
             try:
                 return self._start_once()

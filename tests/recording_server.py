@@ -38,6 +38,12 @@ class LoopThread:
         self.thread.join(5)
         self.loop.close()
 
+    def __enter__(self) -> LoopThread:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 class RecordingServer:
     """A tiny API: records every body and header, counts requests in flight, answers as told."""

@@ -44,9 +44,8 @@ def pool():
 
 @pytest.fixture(scope="module")
 def loop_thread():
-    lt = LoopThread()
-    yield lt
-    lt.close()
+    with LoopThread() as lt:
+        yield lt
 
 
 @pytest.fixture

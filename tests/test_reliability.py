@@ -38,10 +38,11 @@ pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 
 # The p99 objective of the runs whose fault figures are asserted. A bin with a failed request is bad
 # whatever the objective, so the known answers (unavailable for at least the outage ...) hold; but
-# with the suite's other workers busy (load average ~10), a healthy bin's p99 here ran 55-600 ms
-# after a 5 s freeze had ended: under the default 250 ms, 3 good bins in a row never came before
-# the load's end and the span "never ended" (unavailability null).
-FIGURES_OBJECTIVE_MS = 1000.0
+# with the suite's other workers busy (load average 10-13), a healthy bin's p99 here ran 55-600 ms
+# after a 5 s freeze had ended, and 830-1,050 ms for 3 s after an API SIGKILL and restart at 300
+# events/s: under the default 250 ms (then under 1 s), 3 good bins in a row did not come before the
+# next fault or the load's end, and the span "never ended" (unavailability null).
+FIGURES_OBJECTIVE_MS = 2000.0
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,8 @@ pytestmark = pytest.mark.exclusive
 
 @pytest.fixture
 def loop_thread():
-    lt = LoopThread()
-    yield lt
-    lt.close()
+    with LoopThread() as lt:
+        yield lt
 
 
 @pytest.fixture
