@@ -1,8 +1,8 @@
 """The embedded broker's class-data sharing (CDS) archive.
 
 A broker start spends most of its CPU loading Kafka's and Scala's ~7,000 classes from the jars. With
-an archive of them the JVM maps those classes instead: here a start (format included) took 3.9
-CPU-s instead of 6.4 and was ready in 2.1 s instead of 3.6. The broker runs the same code either
+an archive of them the JVM maps those classes instead: here a start and stop (format included) took
+3.3 CPU-s instead of 5.3 and was ready in 1.9 s instead of 3.0 (benchmarks/bench_kafka_startup.py). The broker runs the same code either
 way; only class loading changes. `make setup` builds the archive once per classpath and Java from
 the class list of one broker start. Without it, or with a stale one (the JVM checks the jars' sizes
 and times and its own build, and silently ignores an archive that does not match), a broker loads
