@@ -67,9 +67,16 @@ def test_two_generators_send_the_one_open_loop_schedule(pool, serve, tmp_path):
     assert (records["generator"] == records["request_id"] % 2).all()
     assert [g["requests"] for g in result.generators] == [150, 150]
     assert {g["worker"] for g in result.generators} == set(pool.workers)
-    # at the one schedule's instants (both clocks are this host's: offsets of a millisecond)
-    scheduled = records.sort_values("request_id")["scheduled_at"].to_numpy()
-    assert scheduled - scheduled[0] == pytest.approx(due_offsets(cfg), abs=2e-3)
+    # At the one schedule's instants: each generator exactly, the two within the error of their
+    # clock offset estimate (both clocks are this host's; beside the busy suite generator 1's
+    # whole schedule once sat 2.6 ms after generator 0's).
+    ordered = records.sort_values("request_id")
+    offsets = ordered["scheduled_at"].to_numpy() - ordered["scheduled_at"].iloc[0]
+    due, generator = np.asarray(due_offsets(cfg)), ordered["generator"].to_numpy()
+    for g in (0, 1):
+        shift = float(np.median(offsets[generator == g] - due[generator == g]))
+        assert abs(shift) < 5e-3, shift
+        assert offsets[generator == g] - shift == pytest.approx(due[generator == g], abs=2e-3)
     for body in server.bodies:  # each generator stamps sent_at with its own clock, as recorded
         assert body["sent_at"] == pytest.approx(records.loc[body["event_id"], "sent_at"], abs=1e-6)
     assert result.sent == result.accepted == 300
