@@ -2,8 +2,8 @@
 
 A broker start spends most of its CPU loading Kafka's and Scala's ~7,000 classes from the jars. With
 an archive of them the JVM maps those classes instead: here a start and stop (format included) took
-3.3 CPU-s instead of 5.3 and was ready in 1.9 s instead of 3.0 (benchmarks/bench_kafka_startup.py). The broker runs the same code either
-way; only class loading changes. `make setup` builds the archive once per classpath and Java from
+3.3 CPU-s instead of 5.3 and was ready in 1.9 s instead of 3.0 (benchmarks/bench_kafka_startup.py).
+The broker runs the same code either way; only class loading changes. `make setup` builds the archive once per classpath and Java from
 the class list of one broker start. Without it, or with a stale one (the JVM checks the jars' sizes
 and times and its own build, and silently ignores an archive that does not match), a broker loads
 its classes the usual way.
