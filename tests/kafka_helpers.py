@@ -225,11 +225,14 @@ def stored_batches(kafka, topic: str) -> list[DefaultRecordBatch]:
     """Every record batch of `topic` as the broker stored it, read from its segment files: the
     codec and producer id in a batch's header are what the producer put on the wire (the topic
     keeps the producer's codec: compression.type=producer, Kafka's default)."""
-    if not isinstance(kafka, EmbeddedKafka):
+    data_dirs = (
+        [n.data_dir for n in kafka.nodes] if isinstance(kafka, EmbeddedKafka) else kafka.data_dirs
+    )
+    if not data_dirs:
         pytest.skip("reads the embedded broker's segment files")
     batches = []
-    for node in kafka.nodes:
-        for segment in sorted(node.data_dir.glob(f"{topic}-*/*.log")):
+    for data_dir in data_dirs:
+        for segment in sorted(data_dir.glob(f"{topic}-*/*.log")):
             records = MemoryRecords(segment.read_bytes())
             while (batch := records.next_batch()) is not None:
                 batches.append(batch)
