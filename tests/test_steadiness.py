@@ -93,3 +93,32 @@ def test_window_series_counts_whole_seconds_of_the_measured_sends():
     # measured sends span 101.0 .. 105.9: 4 whole seconds (the partial fifth is dropped)
     assert list(throughput) == [10, 10, 10, 10]
     assert e2e == pytest.approx([50.0, 50.0, 50.0, 50.0])
+
+
+@pytest.mark.parametrize("seconds", [MIN_SECONDS, 9, 120])
+def test_the_slope_and_its_interval_are_scipys_linregress_and_t(seconds):
+    """The fit is written out (scipy.stats is slow to import); it must be linregress's."""
+    from scipy import stats
+
+    from harness.analysis.steadiness import LEVEL
+
+    rng = np.random.default_rng(seconds)
+    y = flat(rng, seconds, 500.0, 0.2) + 3.0 * np.arange(seconds)
+    fit = stats.linregress(np.arange(seconds), y)
+    half = stats.t.ppf(0.5 + LEVEL / 2, seconds - 2) * fit.stderr
+    result = trend(y)
+    mean = y.mean()
+    assert result["slope_pct_per_s"] == pytest.approx(100 * fit.slope / mean, rel=1e-9)
+    assert result["ci_pct_per_s"] == pytest.approx(
+        [100 * (fit.slope - half) / mean, 100 * (fit.slope + half) / mean], rel=1e-9
+    )
+
+
+def test_a_run_does_not_import_scipy_stats():
+    """~1 CPU-s of every `harness run` (scipy.stats is for compare and sweeps' intervals)."""
+    import subprocess
+    import sys
+
+    code = "import sys, harness.run, harness.cli; print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from functools import cache
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 ALPHA = 0.05  # significance level of the Mann-Whitney U test
@@ -100,7 +99,7 @@ NO_INTERVAL = Interval(NAN, NAN, NAN, "")
 def order_coverage(n: int, k: int) -> float:
     """The probability that [x_(k), x_(n+1-k)] (1-based order statistics of n independent values
     of a continuous distribution) covers its median: 1 - 2 P(Binomial(n, 1/2) <= k - 1)."""
-    return float(1 - 2 * stats.binom.cdf(k - 1, n, 0.5))
+    return float(1 - 2 * _scipy_stats().binom.cdf(k - 1, n, 0.5))
 
 
 def interval_rank(n: int, confidence: float = CONFIDENCE) -> int:
@@ -166,7 +165,7 @@ def ratio_of_medians(
     def statistic(x, y, axis=-1):
         return np.median(y, axis=axis) / np.median(x, axis=axis)
 
-    result = stats.bootstrap(
+    result = _scipy_stats().bootstrap(
         (b, n), statistic, n_resamples=n_resamples, confidence_level=confidence,
         method="percentile", vectorized=True, paired=False, rng=_rng(),
     )  # fmt: skip
@@ -178,7 +177,9 @@ def ratio_of_medians(
 def smallest_p(n_base: int, n_new: int) -> float:
     """The smallest two-sided p-value the Mann-Whitney U test can give for these sample sizes
     (complete separation): 0.10 for 3 vs 3, 0.057 for 3 vs 4, 0.029 for 4 vs 4, 0.008 for 5 vs 5."""
-    return float(stats.mannwhitneyu(np.arange(n_base), np.arange(n_base, n_base + n_new)).pvalue)
+    return float(
+        _scipy_stats().mannwhitneyu(np.arange(n_base), np.arange(n_base, n_base + n_new)).pvalue
+    )
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def compare_samples(
     def slowdown(r: float) -> float:  # > 1 means slower, whatever the figure
         return 1 / r if higher_is_better else r
 
-    p = float(stats.mannwhitneyu(b, n, alternative="two-sided").pvalue)
+    p = float(_scipy_stats().mannwhitneyu(b, n, alternative="two-sided").pvalue)
     slow, fast = 1 + threshold, 1 / (1 + threshold)
     if smallest_p(len(b), len(n)) < alpha:
         test, significant = TEST_MANN_WHITNEY, p < alpha
@@ -277,3 +278,11 @@ def overall_verdict(verdicts) -> str:
         if verdict in verdicts:
             return verdict
     return NO_CHANGE
+
+
+def _scipy_stats():
+    """scipy.stats, imported when first used: its import takes ~1 CPU-s, and most processes that
+    load this module (a run's own CLI) never call it."""
+    from scipy import stats
+
+    return stats
