@@ -28,6 +28,7 @@ is opened: one generator in-process (harness/simulator.py) never does.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -292,6 +293,10 @@ def open_generators(count: int | None, scheduler: str | None = None) -> Iterator
                     host="127.0.0.1",
                     dashboard_address=None,
                     worker_dashboard_address=None,
+                    # The run reports a generator's death itself ("generator N ... died
+                    # mid-run"); the workers' own logs then add only noise: the nanny's
+                    # restart, and a heartbeat traceback when the scheduler closes first.
+                    silence_logs=logging.CRITICAL,
                 )  # fmt: skip
             )
         client = stack.enter_context(Client(cluster, set_as_default=False))
