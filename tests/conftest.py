@@ -13,8 +13,10 @@ are marked `exclusive`: they run while the other workers run nothing (see `_RunL
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -76,23 +78,52 @@ def new_topic(kafka, request):
 
 
 class _RunLock:
-    """A readers-writer lock shared by the xdist workers of one run (flock on two files).
+    """A readers-writer lock shared by the xdist workers of one run (flock on two files), that
+    prefers writers.
 
     Every test holds it shared, an `exclusive` test holds it alone. A turnstile taken before either
-    keeps a waiting exclusive test from being overtaken by the other workers' next tests."""
+    orders the takers; but flock wakes its waiters in no set order, and a worker about to take it
+    shared once won the turnstile over two exclusive tests waiting: a 200 s test then ran alone
+    while they waited. So an exclusive test also says it waits (a file named for its process), and
+    the lock is not taken shared while one does."""
 
     def __init__(self, folder: str) -> None:
-        self._turnstile = open(Path(folder) / "turnstile", "a+")  # open for the session
-        self._lock = open(Path(folder) / "lock", "a+")
+        self._folder = Path(folder)
+        self._turnstile = open(self._folder / "turnstile", "a+")  # open for the session
+        self._lock = open(self._folder / "lock", "a+")
+        self._waiting = self._folder / f"exclusive-waits-{os.getpid()}"
         self.held: int | None = None  # fcntl.LOCK_SH or LOCK_EX while held
 
     def acquire(self, mode: int) -> None:
+        if mode == fcntl.LOCK_EX:
+            self._waiting.touch()
+        try:
+            while not self._take(mode):
+                time.sleep(0.05)  # an exclusive test waits: it goes first
+        finally:
+            self._waiting.unlink(missing_ok=True)
+        self.held = mode
+
+    def _take(self, mode: int) -> bool:
         fcntl.flock(self._turnstile, fcntl.LOCK_EX)
         try:
-            fcntl.flock(self._lock, mode)
+            if mode == fcntl.LOCK_SH and self._exclusive_waits():
+                return False
+            fcntl.flock(self._lock, mode)  # waits for the holders
+            if mode == fcntl.LOCK_SH and self._exclusive_waits():  # it came meanwhile
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+                return False
+            return True
         finally:
             fcntl.flock(self._turnstile, fcntl.LOCK_UN)
-        self.held = mode
+
+    def _exclusive_waits(self) -> bool:
+        """Whether an exclusive test of another live worker waits for the lock."""
+        for marker in self._folder.glob("exclusive-waits-*"):
+            pid = int(marker.name.rsplit("-", 1)[1])
+            if pid != os.getpid() and Path(f"/proc/{pid}").exists():
+                return True
+        return False
 
     def release(self) -> None:
         fcntl.flock(self._lock, fcntl.LOCK_UN)
