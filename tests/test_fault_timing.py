@@ -4,11 +4,12 @@ fault that would miss the load before anything starts."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
 
-from harness.faults import MISSED, TimeTrigger, missed
+from harness.faults import MISSED, Faults, TimeTrigger, missed
 from harness.params import RunConfig
 
 
@@ -83,3 +84,33 @@ def test_the_broker_warm_up_of_a_fault_run_on_3_brokers_is_a_valid_run_without_t
         2,
     )
     assert warm.bootstrap_servers == "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3"
+
+
+class _SlowBroker:
+    """A cluster whose pause and resume take 30 ms each (a busy machine's signals and checks)."""
+
+    def __init__(self) -> None:
+        self.paused: list[float] = []
+        self.resumed: list[float] = []
+
+    def pause_node(self, node: int) -> None:
+        time.sleep(0.03)
+        self.paused.append(time.monotonic())
+
+    def resume_node(self, node: int) -> None:
+        time.sleep(0.03)
+        self.resumed.append(time.monotonic())
+
+
+def test_the_throttle_keeps_its_duty_cycle_when_each_step_is_slow(monkeypatch):
+    """100 ms paused, 100 ms running for 2 s: 10 pauses, 200 ms apart, even when each step takes
+    30 ms (sleeping a fixed time after each step stretched the cycle: 8 pauses here, 9 in 3 s
+    beside the busy suite instead of 15), and the fault lasts its 2 s."""
+    slow = _SlowBroker()
+    faults = Faults(RunConfig(fault="throttle-broker", outage_s=2.0), slow, [], None, "t", "b:1")
+    monkeypatch.setattr(faults, "_leader", lambda: 2)
+    report = faults.throttle()
+    assert report["pauses"] == len(slow.paused) == 10, report
+    gaps = [b - a for a, b in itertools.pairwise(slow.paused)]
+    assert gaps == pytest.approx([0.2] * 9, abs=0.05), gaps
+    assert report["end"] - report["at"] >= 2.0 and len(slow.resumed) == 11  # and resumed at the end
