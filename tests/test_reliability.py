@@ -43,6 +43,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.reliability]
 # events/s: under the default 250 ms (then under 1 s), 3 good bins in a row did not come before the
 # next fault or the load's end, and the span "never ended" (unavailability null).
 FIGURES_OBJECTIVE_MS = 2000.0
+# timeline.parquet's failed requests, by kind
+FAILED_COLUMNS = [f"failed_{kind}" for kind in ("503", "refused", "timeout", "other")]
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +152,7 @@ def _api_rss_sampler(stop: threading.Event, samples: list[tuple[float, int]]) ->
 def _good_bins_in_a_row(tl: pd.DataFrame, start: float, end: float, k: int = 3) -> bool:
     """Whether the timeline has `k` bins in a row from `start` to `end` (epoch s) in which every
     request answered within FIGURES_OBJECTIVE_MS and none failed: what ends an unavailability."""
-    failed = tl[[f"failed_{kind}" for kind in ("503", "refused", "timeout", "other")]].sum(axis=1)
+    failed = tl[FAILED_COLUMNS].sum(axis=1)
     good = (tl["http_p99_ms"] <= FIGURES_OBJECTIVE_MS) & (failed == 0)
     inside = (tl["start"] >= start) & (tl["start"] + tl["start"].diff().median() <= end)
     return bool((good & inside).astype(int).rolling(k).sum().eq(k).any())
@@ -160,7 +162,7 @@ def _timeline_adds_up(run_dir: Path, metrics: dict) -> pd.DataFrame:
     """timeline.parquet's rows add up to the run's counts (docs/CONTRACTS.md)."""
     tl = pd.read_parquet(run_dir / TIMELINE_FILE)
     c = metrics["counts"]
-    failed = tl[[f"failed_{k}" for k in ("503", "refused", "timeout", "other")]].to_numpy().sum()
+    failed = tl[FAILED_COLUMNS].to_numpy().sum()
     assert (tl["sent"].sum(), tl["accepted"].sum(), tl["rejected"].sum(), failed,
             tl["logged"].sum()) == (c["sent"], c["accepted"], c["rejected"], c["failed"],
                                     c["unique_consumed"])  # fmt: skip

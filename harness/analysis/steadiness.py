@@ -2,8 +2,9 @@
 
 The test, for each series (one value per whole second of the window):
 - fit value = a + b * second by ordinary least squares and take the 97.5% confidence interval
-  of the slope b from its standard error and Student's t with n - 2 degrees of freedom (two series, Bonferroni: under the assumptions below a steady window is
-  flagged at most 5% of the time);
+  of the slope b from its standard error and Student's t with n - 2 degrees of freedom (two
+  series, Bonferroni: under the assumptions below a steady window is flagged at most 5% of the
+  time);
 - express b and its interval in percent of the series' mean per second;
 - the series has a trend when the interval excludes 0 AND the fitted change across the window,
   |b| x n seconds, is more than PRACTICAL_CHANGE (20%) of the mean. The second condition keeps a
@@ -51,7 +52,7 @@ def trend(values: np.ndarray) -> dict:
     mean = float(y.mean())
     if not mean > 0:
         return _unjudged("its mean is not positive")
-    if np.ptp(y) == 0:  # constant: linregress cannot fit, and there is no trend
+    if np.ptp(y) == 0:  # constant: there is no trend
         return {"slope_pct_per_s": 0.0, "ci_pct_per_s": [0.0, 0.0], "trend": False}
     slope, stderr = _ols_slope(x, y)
     half = _t_quantile(0.5 + LEVEL / 2, len(y) - 2) * stderr
