@@ -27,6 +27,7 @@ from kafka_helpers import descends_from_us
 
 from app.settings import ProducerSettings
 from harness import admin
+from harness.analysis.records import read_client_records
 from harness.kafka import EmbeddedKafka
 from harness.params import RunConfig
 from harness.processes import pid_cmdline
@@ -259,9 +260,10 @@ def test_kafka_frozen_for_5_s_a_known_answer(tmp_path):
 def test_a_rolling_restart_at_a_fixed_rate_loses_nothing(whole, tmp_path):
     """3 brokers, RF 3, min ISR 2, acks=all, 100 events/s: each broker in turn stopped gracefully,
     restarted and given its replicas back in sync, every restart inside the load, a figure for
-    each, nothing lost. 100 s of load: alone, a restart took 6-7 s here (9-10 s before the brokers'
-    class archive); in CI with the whole suite running, 30 s each before the archive, and 85 s of
-    load missed the last one's recovery. The first comes 3 s (K = 3 bins) into
+    each, nothing lost. 150 s of load: alone, a restart took 6-7 s here (9-10 s before the brokers'
+    class archive); in CI with the whole suite running, 30 s each before the archive (85 s of load
+    missed the last one's recovery), and 35 s each with it on a slower day (100 s of load missed
+    it: the third began 73 s in and was back in sync 110 s in). The first comes 3 s (K = 3 bins) into
     the measured window: the recovery rule's pre-fault lag level needs those bins (with 1 s the
     level came from one bin of a settling consumer, below the steady lag: no recovery seen).
     The next restart begins once the replicas are in sync, as an operator's would, not once the
@@ -269,7 +271,7 @@ def test_a_rolling_restart_at_a_fixed_rate_loses_nothing(whole, tmp_path):
     timed out during the first restart (its coordinator answered "load in progress" for 10 s),
     it stopped for 14 s and caught up only after the second restart had begun. Then that
     restart's recovery is null, which the timeline must bear out; the last one's must be seen."""
-    cfg = RunConfig(rate=100, warmup_s=1, duration_s=100, brokers=3, replication_factor=3,
+    cfg = RunConfig(rate=100, warmup_s=1, duration_s=150, brokers=3, replication_factor=3,
                     min_insync_replicas=2, acks="all", fault="rolling-restart", fault_at_s=3,
                     drain_timeout_s=90, broker_warmup_s=0)  # fmt: skip
     metrics = run_experiment(
@@ -411,24 +413,31 @@ def test_api_sigkill_with_async_delivery_is_a_loss_the_run_reports(kafka, tmp_pa
     """`async` answers 202 once an event is queued in the API's producer: SIGKILL loses what was
     queued (docs/RELIABILITY.md). The run must count that loss and `harness run` exit 1.
 
-    The loss must be certain. The fault fires once the topic has grown past half the events,
-    i.e. just after some batch landed: at a low rate with a long linger both workers' batches
-    go out together, and the kill found their queues nearly empty (7-31 events lost at 500/s).
-    At 2000/s the batches fill up (64 KiB) before the 1 s linger, at times of their own, and
-    each worker always holds part of one: 318-727 lost in 5 runs."""
+    The loss must be certain, and its size known. The linger (4 s) outlasts the 2 s before the
+    kill (a time trigger), so nothing answered before the kill has left the API: all of it is
+    lost, and nothing sent once the API is back. (With a count trigger the kill came just after
+    a batch landed; on a slow day the API's batches went out together and it lost 3 events.)
+    The drain (10 s) outlasts the linger, so what the restarted API queued is in the log."""
     out = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--events", "8000", "--rate", "2000",
-         "--delivery", "async", "--linger-ms", "1000", "--fault", "kill-api",
-         "--drain-timeout-s", "5", "--bootstrap-servers", kafka.bootstrap_servers,
-         "--out", str(out), "--quiet"],
+        [sys.executable, "-m", "harness", "run", "--rate", "1000", "--warmup-s", "1",
+         "--duration-s", "4", "--fault-at-s", "1", "--delivery", "async", "--linger-ms", "4000",
+         "--fault", "kill-api", "--drain-timeout-s", "10",
+         "--bootstrap-servers", kafka.bootstrap_servers, "--out", str(out), "--quiet"],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     metrics = json.loads((out / METRICS_FILE).read_text())
     (fault,) = _faults_ok(metrics, ["kill-api"])
     assert fault["exit_code"] == -signal.SIGKILL, fault
+    records = read_client_records(out)
+    accepted = records[records["accepted"]]
+    answered_before = int((accepted["done_at"] < fault["at"]).sum())
+    sent_before_back = int((accepted["sent_at"] < fault["end"]).sum())
     c = metrics["counts"]
-    assert c["lost"] > 0 and c["unique_consumed"] == c["accepted"] - c["lost"], c
+    assert 0 < answered_before <= c["lost"] <= sent_before_back, (answered_before, sent_before_back, c)
+    # Consumed: the accepted events not lost, and perhaps some of a failed request (its answer
+    # was cut off, its event was not).
+    assert c["accepted"] - c["lost"] <= c["unique_consumed"] <= c["accepted"] - c["lost"] + c["failed"], c
     assert done.returncode == 1, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
     assert f"lost {c['lost']}" in done.stdout
     _record("API SIGKILL + restart mid-run (async): the loss is reported", metrics)
