@@ -6,6 +6,10 @@ The suite runs on four pytest-xdist workers (pyproject.toml) that share one sess
 by the xdist controller: it starts it before the first worker and stops it after the last. One
 broker instead of one per worker saved ~200 CPU-s of a full run on 2 cores (each idle broker
 takes ~4% of a core, and each warms its JIT again under load: the four took 85 CPU-s each).
+The controller warms the session broker up as the harness warms a broker it starts itself
+(`harness.run.warm_up_broker`: 15 s of the default path's load, thrown away), holding the run lock
+while it does: the first tests met a cold JIT before (a compare test's API, slowed to half its
+speed, ran as fast as the unslowed one, both held back by the cold broker: 840-1,430 events/s; 2,300-3,300 on the warm one).
 Tests whose verdict rests on the machine's speed, or that take the machine's CPU away (CPU hogs),
 are marked `exclusive`: they run while the other workers run nothing (see `_RunLock`).
 """
@@ -15,7 +19,9 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -133,6 +139,7 @@ class _RunLock:
 _run_lock: _RunLock | None = None  # on an xdist worker
 _lock_folder: str | None = None  # on the xdist controller
 _session_kafka: EmbeddedKafka | None = None  # on the xdist controller
+_warming: threading.Thread | None = None  # on the xdist controller, while it warms the broker
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -145,12 +152,38 @@ def pytest_configure_node(node) -> None:
         if not choose_bootstrap():
             _session_kafka = EmbeddedKafka(brokers=1, root=Path(_lock_folder) / "kafka")
             _session_kafka.__enter__()
+            _warm_up(_session_kafka.bootstrap_servers, _lock_folder)
     node.workerinput["run_lock_folder"] = _lock_folder
     if _session_kafka is not None:
         node.workerinput["session_kafka"] = {
             "bootstrap_servers": _session_kafka.bootstrap_servers,
             "data_dirs": [str(n.data_dir) for n in _session_kafka.nodes],
         }
+
+
+def _warm_up(bootstrap_servers: str, lock_folder: str) -> None:
+    """(xdist controller) The session broker's warm-up, under the run lock held alone: the
+    workers start meanwhile, and their first tests wait for it."""
+    global _warming
+    lock = _RunLock(lock_folder)
+    lock.acquire(fcntl.LOCK_EX)
+
+    def warm() -> None:
+        from harness.params import RunConfig
+        from harness.run import warm_up_broker
+
+        try:
+            done = warm_up_broker(RunConfig(bootstrap_servers=bootstrap_servers),
+                                  bootstrap_servers, say=lambda msg: None)  # fmt: skip
+            if not done["accepted"]:
+                print(f"\nthe session broker's warm-up got no 2xx: {done}", file=sys.stderr)
+        except Exception as exc:  # the tests still run, on a cold broker: say so
+            print(f"\nthe session broker's warm-up failed: {exc!r}", file=sys.stderr)
+        finally:
+            lock.release()
+
+    _warming = threading.Thread(target=warm, name="session-broker-warm-up")
+    _warming.start()
 
 
 def pytest_configure(config) -> None:
@@ -163,6 +196,8 @@ def pytest_configure(config) -> None:
 def pytest_unconfigure(config) -> None:
     """(xdist controller) After the last worker: the session broker stops, its folder goes."""
     global _session_kafka
+    if _warming is not None:
+        _warming.join()  # its API and consumers stop before the broker does
     if _session_kafka is not None:
         _session_kafka.__exit__(None, None, None)
         _session_kafka = None

@@ -207,14 +207,12 @@ def test_kafka_frozen_for_5_s_a_known_answer(tmp_path):
     failed = requests["status"] == 503
     assert failed.sum() > 0, "nothing failed while Kafka was down"
     assert set(requests["status"]) <= {202, 503}, set(requests["status"])
-    # 503 quickly: most fail fast (the circuit breaker), faster than the same load was answered
-    # 202 before the outage (measured: 0.8 ms against 12 ms; without the breaker each 503 waits
-    # the 2 s delivery timeout); none waits much past the delivery timeout on top of the
-    # queueing seen before the outage.
+    # 503 quickly: most fail fast (the circuit breaker), in a small part of the delivery timeout
+    # that each 503 would wait without it (measured: a median of 0.8 ms alone, 20 ms beside the
+    # busy suite; it was once compared with the 202s before the outage, 20 ms too); none waits
+    # much past the delivery timeout on top of the queueing seen before the outage.
     before = requests["sent_at"] < outage["at"]
-    ok_before = latency[before & (requests["status"] == 202)]
-    assert latency[failed].median() < ok_before.median(), (latency[failed].describe(),
-                                                          ok_before.describe())  # fmt: skip
+    assert (latency[failed] < timeout_s / 4).mean() > 0.5, latency[failed].describe()
     assert latency[failed].max() < timeout_s + latency[before].max() + 2.0
     # The API recovered by itself: what was sent once the brokers were back was accepted.
     after = requests[requests["sent_at"] > back_at + 5]
@@ -434,10 +432,11 @@ def test_api_sigkill_with_async_delivery_is_a_loss_the_run_reports(kafka, tmp_pa
     answered_before = int((accepted["done_at"] < fault["at"]).sum())
     sent_before_back = int((accepted["sent_at"] < fault["end"]).sum())
     c = metrics["counts"]
-    assert 0 < answered_before <= c["lost"] <= sent_before_back, (answered_before, sent_before_back, c)
+    assert 0 < answered_before <= c["lost"] <= sent_before_back, (answered_before, c)
     # Consumed: the accepted events not lost, and perhaps some of a failed request (its answer
     # was cut off, its event was not).
-    assert c["accepted"] - c["lost"] <= c["unique_consumed"] <= c["accepted"] - c["lost"] + c["failed"], c
+    kept = c["accepted"] - c["lost"]
+    assert kept <= c["unique_consumed"] <= kept + c["failed"], c
     assert done.returncode == 1, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
     assert f"lost {c['lost']}" in done.stdout
     _record("API SIGKILL + restart mid-run (async): the loss is reported", metrics)
