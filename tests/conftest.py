@@ -135,6 +135,10 @@ class _RunLock:
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self.held = None
 
+    def close(self) -> None:
+        self._turnstile.close()
+        self._lock.close()
+
 
 _run_lock: _RunLock | None = None  # on an xdist worker
 _lock_folder: str | None = None  # on the xdist controller
@@ -181,6 +185,7 @@ def _warm_up(bootstrap_servers: str, lock_folder: str) -> None:
             print(f"\nthe session broker's warm-up failed: {exc!r}", file=sys.stderr)
         finally:
             lock.release()
+            lock.close()
 
     _warming = threading.Thread(target=warm, name="session-broker-warm-up")
     _warming.start()
