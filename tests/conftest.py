@@ -6,10 +6,11 @@ The suite runs on four pytest-xdist workers (pyproject.toml) that share one sess
 by the xdist controller: it starts it before the first worker and stops it after the last. One
 broker instead of one per worker saved ~200 CPU-s of a full run on 2 cores (each idle broker
 takes ~4% of a core, and each warms its JIT again under load: the four took 85 CPU-s each).
-The controller warms the session broker up as the harness warms a broker it starts itself
-(`harness.run.warm_up_broker`: 15 s of the default path's load, thrown away), holding the run lock
-while it does: the first tests met a cold JIT before (a compare test's API, slowed to half its
-speed, ran as fast as the unslowed one, both held back by the cold broker: 840-1,430 events/s; 2,300-3,300 on the warm one).
+The session broker is warmed up as the harness warms a broker it starts itself
+(`harness.run.warm_up_broker`: 15 s of the default path's load, thrown away); the controller
+holds the run lock while it does. The first tests met a cold JIT before: a compare test's API,
+slowed to half its speed, ran as fast as the unslowed one, both held back by the cold broker
+(840-1,430 events/s; 2,300-3,300 on the warm one).
 Tests whose verdict rests on the machine's speed, or that take the machine's CPU away (CPU hogs),
 are marked `exclusive`: they run while the other workers run nothing (see `_RunLock`).
 """
@@ -56,6 +57,7 @@ def kafka(request, tmp_path_factory):
         yield _Running(shared["bootstrap_servers"], [Path(d) for d in shared["data_dirs"]])
         return
     with EmbeddedKafka(brokers=1, root=tmp_path_factory.mktemp("kafka")) as broker:
+        _warm_up(broker.bootstrap_servers)
         yield broker
 
 
@@ -156,7 +158,7 @@ def pytest_configure_node(node) -> None:
         if not choose_bootstrap():
             _session_kafka = EmbeddedKafka(brokers=1, root=Path(_lock_folder) / "kafka")
             _session_kafka.__enter__()
-            _warm_up(_session_kafka.bootstrap_servers, _lock_folder)
+            _warm_up_under_lock(_session_kafka.bootstrap_servers, _lock_folder)
     node.workerinput["run_lock_folder"] = _lock_folder
     if _session_kafka is not None:
         node.workerinput["session_kafka"] = {
@@ -165,24 +167,30 @@ def pytest_configure_node(node) -> None:
         }
 
 
-def _warm_up(bootstrap_servers: str, lock_folder: str) -> None:
-    """(xdist controller) The session broker's warm-up, under the run lock held alone: the
-    workers start meanwhile, and their first tests wait for it."""
+def _warm_up(bootstrap_servers: str) -> None:
+    """The session broker's warm-up. If it fails, the tests still run, on a cold broker: say so."""
+    from harness.params import RunConfig
+    from harness.run import warm_up_broker
+
+    try:
+        done = warm_up_broker(RunConfig(bootstrap_servers=bootstrap_servers), bootstrap_servers,
+                              say=lambda msg: None)  # fmt: skip
+        if not done["accepted"]:
+            print(f"\nthe session broker's warm-up got no 2xx: {done}", file=sys.stderr)
+    except Exception as exc:
+        print(f"\nthe session broker's warm-up failed: {exc!r}", file=sys.stderr)
+
+
+def _warm_up_under_lock(bootstrap_servers: str, lock_folder: str) -> None:
+    """(xdist controller) The warm-up, under the run lock held alone: the workers start
+    meanwhile, and their first tests wait for it."""
     global _warming
     lock = _RunLock(lock_folder)
     lock.acquire(fcntl.LOCK_EX)
 
     def warm() -> None:
-        from harness.params import RunConfig
-        from harness.run import warm_up_broker
-
         try:
-            done = warm_up_broker(RunConfig(bootstrap_servers=bootstrap_servers),
-                                  bootstrap_servers, say=lambda msg: None)  # fmt: skip
-            if not done["accepted"]:
-                print(f"\nthe session broker's warm-up got no 2xx: {done}", file=sys.stderr)
-        except Exception as exc:  # the tests still run, on a cold broker: say so
-            print(f"\nthe session broker's warm-up failed: {exc!r}", file=sys.stderr)
+            _warm_up(bootstrap_servers)
         finally:
             lock.release()
             lock.close()
