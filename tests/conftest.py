@@ -11,6 +11,10 @@ The session broker is warmed up as the harness warms a broker it starts itself
 holds the run lock while it does. The first tests met a cold JIT before: a compare test's API,
 slowed to half its speed, ran as fast as the unslowed one, both held back by the cold broker
 (840-1,430 events/s; 2,300-3,300 on the warm one).
+The brokers that tests (and the runs they make) start for themselves live seconds to minutes: they
+run on the C1 compiler alone ($HARNESS_BROKER_JVM_OPTS, harness/kafka.py), which halved their CPU
+(a 3-broker cluster's start and 30 s at 150 events/s: 32 CPU-s against 63). The session broker
+keeps C2: it lives the whole run, and the tests that measure speed use it.
 Tests whose verdict rests on the machine's speed, or that take the machine's CPU away (CPU hogs),
 are marked `exclusive`: they run while the other workers run nothing (see `_RunLock`).
 """
@@ -31,7 +35,9 @@ import pytest
 
 from harness import admin
 from harness.cluster import choose_bootstrap
-from harness.kafka import EmbeddedKafka
+from harness.kafka import BROKER_JVM_OPTIONS_ENV, EmbeddedKafka
+
+os.environ.setdefault(BROKER_JVM_OPTIONS_ENV, "-XX:TieredStopAtLevel=1")  # inherited by the workers
 
 # What tests leave for a person to look at (screenshots, fault tables): git-ignored, and each
 # file is rewritten by the test that makes it, so nothing grows across runs.
@@ -56,7 +62,9 @@ def kafka(request, tmp_path_factory):
     if shared:
         yield _Running(shared["bootstrap_servers"], [Path(d) for d in shared["data_dirs"]])
         return
-    with EmbeddedKafka(brokers=1, root=tmp_path_factory.mktemp("kafka")) as broker:
+    with EmbeddedKafka(
+        brokers=1, root=tmp_path_factory.mktemp("kafka"), broker_jvm_options=[]
+    ) as broker:
         _warm_up(broker.bootstrap_servers)
         yield broker
 
@@ -156,7 +164,8 @@ def pytest_configure_node(node) -> None:
     if _lock_folder is None:
         _lock_folder = tempfile.mkdtemp(prefix="pytest-run-lock-")
         if not choose_bootstrap():
-            _session_kafka = EmbeddedKafka(brokers=1, root=Path(_lock_folder) / "kafka")
+            _session_kafka = EmbeddedKafka(brokers=1, root=Path(_lock_folder) / "kafka",
+                                           broker_jvm_options=[])  # fmt: skip
             _session_kafka.__enter__()
             _warm_up_under_lock(_session_kafka.bootstrap_servers, _lock_folder)
     node.workerinput["run_lock_folder"] = _lock_folder

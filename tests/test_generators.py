@@ -68,19 +68,22 @@ def test_two_generators_send_the_one_open_loop_schedule(pool, serve, tmp_path):
     assert [g["requests"] for g in result.generators] == [150, 150]
     assert {g["worker"] for g in result.generators} == set(pool.workers)
     # At the one schedule's instants: each generator exactly, the two within the error of their
-    # clock offset estimate (both clocks are this host's; beside the busy suite generator 1's
-    # whole schedule once sat 2.6 ms after generator 0's).
+    # clock offset estimates. Both clocks are this host's, so each estimate is off by at most half
+    # its probe's round trip (the probe's answer came between its send and its reply): beside the
+    # busy suite generator 1's whole schedule sat 2.6 ms, and once 5.7 ms, after generator 0's.
     ordered = records.sort_values("request_id")
     offsets = ordered["scheduled_at"].to_numpy() - ordered["scheduled_at"].iloc[0]
     due, generator = np.asarray(due_offsets(cfg)), ordered["generator"].to_numpy()
+    estimate_error_s = sum(g["round_trip_ms"] for g in result.generators) / 2 / 1000
     for g in (0, 1):
         shift = float(np.median(offsets[generator == g] - due[generator == g]))
-        assert abs(shift) < 5e-3, shift
+        assert abs(shift) < estimate_error_s + 2e-3, (shift, result.generators)
         assert offsets[generator == g] - shift == pytest.approx(due[generator == g], abs=2e-3)
     for body in server.bodies:  # each generator stamps sent_at with its own clock, as recorded
         assert body["sent_at"] == pytest.approx(records.loc[body["event_id"], "sent_at"], abs=1e-6)
     assert result.sent == result.accepted == 300
-    assert all(abs(g["clock_offset_ms"]) < 5 and g["round_trip_ms"] > 0 for g in result.generators)
+    assert all(g["round_trip_ms"] > 0 for g in result.generators), result.generators
+    assert all(abs(g["clock_offset_ms"]) <= g["round_trip_ms"] / 2 for g in result.generators)
 
 
 def test_two_generators_divide_the_closed_loop_senders(pool, serve, tmp_path):

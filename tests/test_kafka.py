@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka_helpers import home_with_classpath
 
 from harness import cds, java
-from harness.kafka import EmbeddedKafka, KafkaStartError, new_cluster_id
+from harness.kafka import BROKER_JVM_OPTIONS_ENV, EmbeddedKafka, KafkaStartError, new_cluster_id
 from harness.ports import free_port, port_in_use
 from harness.processes import pid_alive
 
@@ -54,12 +54,17 @@ def test_produce_and_consume_1000_records_on_3_partitions(kafka, new_topic):
 # in tests/test_consumer_kafka.py, on the cluster that module starts anyway.
 
 
-def test_context_stops_broker_even_when_body_raises(tmp_path):
+def test_context_stops_broker_even_when_body_raises(tmp_path, monkeypatch):
+    # (and the broker takes the JVM options of $HARNESS_BROKER_JVM_OPTS, unless given its own)
+    monkeypatch.setenv(BROKER_JVM_OPTIONS_ENV, "-XX:TieredStopAtLevel=1 -Dharness.probe='a b'")
+    assert EmbeddedKafka(root=tmp_path, broker_jvm_options=[]).broker_jvm_options == []
     with pytest.raises(RuntimeError, match="boom"):
         with EmbeddedKafka(root=tmp_path) as broker:
             pids = broker.pids()
+            argv = Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")
             raise RuntimeError("boom")
     assert pids and not any(pid_alive(pid) for pid in pids)
+    assert b"-XX:TieredStopAtLevel=1" in argv and b"-Dharness.probe=a b" in argv
 
 
 def test_a_broker_maps_the_class_archive_built_for_its_jars_and_java(tmp_path):
