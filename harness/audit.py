@@ -48,6 +48,7 @@ from confluent_kafka import (
     TIMESTAMP_CREATE_TIME,
     TIMESTAMP_LOG_APPEND_TIME,
     Consumer,
+    KafkaError,
     KafkaException,
     TopicPartition,
 )
@@ -127,19 +128,35 @@ def _partitions(consumer: Consumer, bootstrap: str, topic: str, timeout_s: float
     return sorted(info.partitions)
 
 
+# Answers that pass: a partition's leader moving (a broker killed), or not yet serving a topic
+# just created (its metadata already names the leader, whose log is not there yet: a run's
+# start_offsets met it once, right after creating the topic on a busy machine).
+TRANSIENT = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                       KafkaError.UNKNOWN_TOPIC_OR_PART})  # fmt: skip
+RETRY_PAUSE_S = 0.1
+
+
 def _end_offsets(
     consumer: Consumer, topic: str, partitions: list[int], timeout_s: float
 ) -> dict[int, int]:
-    """The high watermark of each partition, asked of the brokers (not cached)."""
+    """The high watermark of each partition, asked of the brokers (not cached); a transient
+    answer is asked again until `timeout_s` has passed."""
+    deadline = time.monotonic() + timeout_s
     ends = {}
     for p in partitions:
-        try:
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=timeout_s, cached=False
-            )
-        except KafkaException as exc:
-            raise AuditError(f"cannot read the end offset of {topic}[{p}]: {exc.args[0]}") from exc
-        ends[p] = high
+        while p not in ends:
+            try:
+                _, ends[p] = consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=max(deadline - time.monotonic(), 0.1),
+                    cached=False,
+                )  # fmt: skip
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() not in TRANSIENT or time.monotonic() + RETRY_PAUSE_S > deadline:
+                    raise AuditError(
+                        f"cannot read the end offset of {topic}[{p}]: {error}"
+                    ) from exc
+                time.sleep(RETRY_PAUSE_S)
     return ends
 
 

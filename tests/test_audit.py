@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 import pytest
 from analysis_synth import records
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from kafka_helpers import wait_for_lines
 
 from harness import audit
@@ -168,6 +168,35 @@ def test_an_unreachable_cluster_is_a_clear_error():
     with pytest.raises(audit.AuditError, match="reachable"):
         audit.start_offsets(f"127.0.0.1:{free_port()}", "events", timeout_s=1.0)
     assert time.monotonic() - started < 5.0
+
+
+class _Answers:
+    """A consumer whose watermark answers are given: a KafkaError raises, a number is the end."""
+
+    def __init__(self, *answers) -> None:
+        self.answers, self.asked = list(answers), 0
+
+    def get_watermark_offsets(self, tp, timeout, cached):
+        self.asked += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, KafkaError):
+            raise KafkaException(answer)
+        return 0, answer
+
+
+def test_end_offsets_asks_again_while_a_leader_is_not_ready_and_no_longer():
+    not_leader = KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION)
+    moving = _Answers(not_leader, KafkaError(KafkaError.LEADER_NOT_AVAILABLE), 42)
+    assert audit._end_offsets(moving, "t", [0], timeout_s=5.0) == {0: 42}
+    assert moving.asked == 3
+    # still moving at the deadline: the error, said
+    with pytest.raises(audit.AuditError, match="t\\[0\\].*Not leader"):
+        audit._end_offsets(_Answers(not_leader), "t", [0], timeout_s=0.5)
+    # not transient: at once
+    refused = _Answers(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED), 42)
+    with pytest.raises(audit.AuditError, match="t\\[0\\]"):
+        audit._end_offsets(refused, "t", [0], timeout_s=5.0)
+    assert refused.asked == 1
 
 
 def test_security_settings_cannot_change_what_the_audit_reads():
