@@ -114,7 +114,8 @@ class EmbeddedKafka:
         """`port` is the first broker's port (the others follow it), `controller_port` the first
         controller's; each left None is chosen free by the OS (again at start, should another
         process take it in the meantime). `broker_jvm_options` go to the brokers' JVMs only
-        (None: those of $HARNESS_BROKER_JVM_OPTS, if any); `class_archive`: map the class archive of harness/cds.py when it was built."""
+        (None: those of $HARNESS_BROKER_JVM_OPTS, if any); `class_archive`: map the class archive
+        of harness/cds.py when it was built."""
         if brokers < 1:
             raise ValueError("brokers must be >= 1")
         self.port = port

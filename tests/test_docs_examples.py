@@ -130,9 +130,7 @@ def rule_run(line: str, ctx: Context) -> Example:
     if "--fault" in args:  # brokers of its own: the external cluster would be refused
         extra += ["--events", "3000", "--broker-warmup-s", "0"]
         env = {"KAFKA_BOOTSTRAP_SERVERS": ""}
-    if "--slo" in args:
-        extra += ["--events", "2000"]
-    if not {"--events", "--rate", "--duration-s", "--stages", "--fault", "--slo"} & set(args):
+    if not {"--events", "--rate", "--duration-s", "--stages", "--fault"} & set(args):
         extra += ["--events", "2000"]  # the default 10,000: ~10 CPU-s each, ~4 with 2,000
     if "--api-url" in args:  # the compose stack's stand-in: `harness up` (the same system)
         line = line.replace("localhost:9092", ctx.bootstrap)
