@@ -16,7 +16,9 @@ run on the C1 compiler alone ($HARNESS_BROKER_JVM_OPTS, harness/kafka.py), which
 (a 3-broker cluster's start and 30 s at 150 events/s: 32 CPU-s against 63). The session broker
 keeps C2: it lives the whole run, and the tests that measure speed use it.
 Tests whose verdict rests on the machine's speed, or that take the machine's CPU away (CPU hogs),
-are marked `exclusive`: they run while the other workers run nothing (see `_RunLock`).
+are marked `exclusive`: they run while the other workers run nothing. Timed tests that use little
+CPU (capacity searches of a wait-bound setting) are marked `quiet`: they run beside each other,
+and beside nothing else (see `_RunLock`).
 """
 
 from __future__ import annotations
@@ -93,61 +95,87 @@ def new_topic(kafka, request):
     return make
 
 
-class _RunLock:
-    """A readers-writer lock shared by the xdist workers of one run (flock on two files), that
-    prefers writers.
+SHARED, QUIET, EXCLUSIVE = "shared", "quiet", "exclusive"  # the run lock's modes
 
-    Every test holds it shared, an `exclusive` test holds it alone. A turnstile taken before either
-    orders the takers; but flock wakes its waiters in no set order, and a worker about to take it
-    shared once won the turnstile over two exclusive tests waiting: a 200 s test then ran alone
-    while they waited. So an exclusive test also says it waits (a file named for its process), and
-    the lock is not taken shared while one does."""
+
+class _RunLock:
+    """The lock of one run's xdist workers, held by every test in one of three modes:
+    - shared (most tests): beside other shared tests;
+    - quiet (tests that use little CPU but whose verdict is timed, e.g. capacity searches of a
+      wait-bound setting): beside other quiet tests only;
+    - exclusive (timed and CPU-hungry): alone.
+
+    It is made of flocks on three files: `lock`, held shared by shared and quiet tests and alone
+    by an exclusive one; `shared` and `quiet`, held shared by the tests of that mode, and free
+    when none runs. Takers go one at a time through a turnstile and only try (a taker that waited
+    there for its lock would hold up the others: a quiet test would wait behind an exclusive one
+    while the quiet test it may run beside runs). A quiet or exclusive test that waits says so (a
+    file named for its process), and no test takes the lock shared while one does: shared tests
+    are many, and one of them would nearly always hold the lock (a 200 s exclusive test once
+    waited while a shared test took the lock ahead of it)."""
+
+    _PLANS = {  # (file, how): held in that mode, or None: only checked to be free
+        SHARED: (("quiet", None), ("lock", fcntl.LOCK_SH), ("shared", fcntl.LOCK_SH)),
+        QUIET: (("shared", None), ("lock", fcntl.LOCK_SH), ("quiet", fcntl.LOCK_SH)),
+        EXCLUSIVE: (("lock", fcntl.LOCK_EX),),
+    }
 
     def __init__(self, folder: str) -> None:
         self._folder = Path(folder)
-        self._turnstile = open(self._folder / "turnstile", "a+")  # open for the session
-        self._lock = open(self._folder / "lock", "a+")
-        self._waiting = self._folder / f"exclusive-waits-{os.getpid()}"
-        self.held: int | None = None  # fcntl.LOCK_SH or LOCK_EX while held
+        self._files = {name: open(self._folder / name, "a+")  # open for the session
+                       for name in ("turnstile", "lock", "shared", "quiet")}  # fmt: skip
+        self._waiting = self._folder / f"waits-{os.getpid()}"
+        self.held: str | None = None  # the mode while held
 
-    def acquire(self, mode: int) -> None:
-        if mode == fcntl.LOCK_EX:
+    def acquire(self, mode: str) -> None:
+        if mode != SHARED:
             self._waiting.touch()
         try:
             while not self._take(mode):
-                time.sleep(0.05)  # an exclusive test waits: it goes first
+                time.sleep(0.05)
         finally:
             self._waiting.unlink(missing_ok=True)
         self.held = mode
 
-    def _take(self, mode: int) -> bool:
-        fcntl.flock(self._turnstile, fcntl.LOCK_EX)
+    def _take(self, mode: str) -> bool:
+        turnstile = self._files["turnstile"]
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
         try:
-            if mode == fcntl.LOCK_SH and self._exclusive_waits():
+            if mode == SHARED and self._others_wait():
                 return False
-            fcntl.flock(self._lock, mode)  # waits for the holders
-            if mode == fcntl.LOCK_SH and self._exclusive_waits():  # it came meanwhile
-                fcntl.flock(self._lock, fcntl.LOCK_UN)
-                return False
+            taken = []
+            for name, how in self._PLANS[mode]:
+                file = self._files[name]
+                try:
+                    fcntl.flock(file, (how or fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    for held in taken:
+                        fcntl.flock(held, fcntl.LOCK_UN)
+                    return False
+                if how is None:  # free: no test of the other mode runs (none may start meanwhile)
+                    fcntl.flock(file, fcntl.LOCK_UN)
+                else:
+                    taken.append(file)
             return True
         finally:
-            fcntl.flock(self._turnstile, fcntl.LOCK_UN)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
 
-    def _exclusive_waits(self) -> bool:
-        """Whether an exclusive test of another live worker waits for the lock."""
-        for marker in self._folder.glob("exclusive-waits-*"):
+    def _others_wait(self) -> bool:
+        """Whether a quiet or exclusive test of another live worker waits for the lock."""
+        for marker in self._folder.glob("waits-*"):
             pid = int(marker.name.rsplit("-", 1)[1])
             if pid != os.getpid() and Path(f"/proc/{pid}").exists():
                 return True
         return False
 
     def release(self) -> None:
-        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        for name in ("lock", "shared", "quiet"):
+            fcntl.flock(self._files[name], fcntl.LOCK_UN)
         self.held = None
 
     def close(self) -> None:
-        self._turnstile.close()
-        self._lock.close()
+        for file in self._files.values():
+            file.close()
 
 
 _run_lock: _RunLock | None = None  # on an xdist worker
@@ -195,7 +223,7 @@ def _warm_up_under_lock(bootstrap_servers: str, lock_folder: str) -> None:
     meanwhile, and their first tests wait for it."""
     global _warming
     lock = _RunLock(lock_folder)
-    lock.acquire(fcntl.LOCK_EX)
+    lock.acquire(EXCLUSIVE)
 
     def warm() -> None:
         try:
@@ -227,12 +255,18 @@ def pytest_unconfigure(config) -> None:
         shutil.rmtree(_lock_folder, ignore_errors=True)
 
 
-def _exclusive(item) -> bool:
-    return item is not None and item.get_closest_marker("exclusive") is not None
+def _mode(item) -> str | None:
+    """The run lock's mode for a test: its marker's (`exclusive`, `quiet`), else shared."""
+    if item is None:
+        return None
+    for mode in (EXCLUSIVE, QUIET):
+        if item.get_closest_marker(mode) is not None:
+            return mode
+    return SHARED
 
 
 # Modules of a minute or more that may share the machine: under xdist they start right after the
-# exclusive ones, so that the run does not end on one of them while the other workers are idle.
+# quiet and exclusive ones, so that the run does not end on one of them while the other workers are idle.
 # Longest first (a whole-suite profile with --durations=0 gives the order).
 LONG_MODULES = ["test_docs_examples", "test_reliability", "test_external_cluster", "test_sweep_runs",
                 "test_consumer_kafka", "test_deployed", "test_interrupt", "test_generators",
@@ -241,8 +275,9 @@ LONG_MODULES = ["test_docs_examples", "test_reliability", "test_external_cluster
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Under xdist (whole modules per worker, in this order: --no-loadscope-reorder): the exclusive
-    modules first (they run one after another anyway, and no worker then waits for the other's
+    """Under xdist (whole modules per worker, in this order: --no-loadscope-reorder): the quiet
+    modules first (the workers start them together, and they run side by side), then the
+    exclusive ones (they run one after another anyway, and no worker then waits for another's
     test to end before each), then LONG_MODULES, then the rest in their usual order."""
     on_xdist = hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None)
     if not on_xdist:
@@ -250,8 +285,8 @@ def pytest_collection_modifyitems(config, items) -> None:
 
     def rank(item) -> tuple[int, int]:
         module = item.path.stem
-        if _exclusive(item):
-            return (0, 0)
+        if _mode(item) != SHARED:
+            return (0, 0 if _mode(item) == QUIET else 1)
         if module in LONG_MODULES:
             return (1, LONG_MODULES.index(module))
         return (2, 0)
@@ -287,13 +322,14 @@ def pytest_xdist_make_scheduler(config, log):
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):
     """Setup, call and teardown of a test under the run lock (outside pytest-timeout's timer: the
-    wait for the other workers is not the test's own time). An exclusive test keeps the lock for
-    the exclusive tests that follow it on this worker (a module's tests share its fixtures)."""
+    wait for the other workers is not the test's own time). A quiet or exclusive test keeps the
+    lock for the tests of its mode that follow it on this worker (a module's tests share its
+    fixtures)."""
     lock = _run_lock
     if lock is None:
         yield
         return
-    mode = fcntl.LOCK_EX if _exclusive(item) else fcntl.LOCK_SH
+    mode = _mode(item)
     if lock.held != mode:
         if lock.held is not None:
             lock.release()
@@ -301,5 +337,5 @@ def pytest_runtest_protocol(item, nextitem):
     try:
         yield
     finally:
-        if mode == fcntl.LOCK_SH or not _exclusive(nextitem):
+        if mode == SHARED or _mode(nextitem) != mode:
             lock.release()

@@ -17,8 +17,8 @@ from harness.analysis import compute_metrics, read_events_log
 from harness.ports import free_port
 from harness.services import ConsumerService
 
-# Alone on the machine under xdist (conftest.py): the audit's timeouts are timed.
-pytestmark = pytest.mark.exclusive
+# Beside quiet tests only under xdist (conftest.py): the audit's timeouts are timed.
+pytestmark = pytest.mark.quiet
 
 RUN = "ab12"
 PLAINTEXT = {"security.protocol": "PLAINTEXT"}  # the security hook, as an open cluster takes it

@@ -29,8 +29,8 @@ from harness.processes import ManagedProcess
 from harness.rundir import LogCounter
 from harness.services import http_get
 
-# Alone on the machine under xdist (conftest.py): the generator's rate and lateness are judged.
-pytestmark = pytest.mark.exclusive
+# Beside quiet tests only under xdist (conftest.py): the generator's rate and lateness are judged.
+pytestmark = pytest.mark.quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "tests" / "capacity_app.py"

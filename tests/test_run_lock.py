@@ -1,16 +1,17 @@
-"""The xdist run lock (tests/conftest.py): an exclusive test waiting goes before shared ones."""
+"""The xdist run lock (tests/conftest.py): which modes run together, and a quiet or exclusive
+test waiting goes before shared ones."""
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing
 import threading
 import time
 
-from conftest import _RunLock
+import pytest
+from conftest import EXCLUSIVE, QUIET, SHARED, _RunLock
 
 
-def _hold(folder: str, mode: int, events, name: str, hold_s: float) -> None:
+def _hold(folder: str, mode: str, events, name: str, hold_s: float) -> None:
     lock = _RunLock(folder)
     lock.acquire(mode)
     events.put((name, time.monotonic()))
@@ -26,15 +27,15 @@ def test_exclusive_tests_waiting_are_not_overtaken_by_a_shared_one(tmp_path):
     ctx = multiprocessing.get_context("fork")
     events = ctx.Queue()
     worker = _RunLock(str(tmp_path))
-    worker.acquire(fcntl.LOCK_EX)  # its exclusive tests run
-    exclusive = [ctx.Process(target=_hold, args=(str(tmp_path), fcntl.LOCK_EX, events, f"ex{i}", 0.3))
+    worker.acquire(EXCLUSIVE)  # its exclusive tests run
+    exclusive = [ctx.Process(target=_hold, args=(str(tmp_path), EXCLUSIVE, events, f"ex{i}", 0.3))
                  for i in range(2)]  # fmt: skip
     for p in exclusive:
         p.start()
     time.sleep(0.5)  # both exclusive tests wait now
     assert events.empty()
     worker.release()
-    worker.acquire(fcntl.LOCK_SH)  # its next test
+    worker.acquire(SHARED)  # its next test
     events.put(("shared", time.monotonic()))
     worker.release()
     got = [events.get(timeout=10) for _ in range(3)]
@@ -51,11 +52,11 @@ def test_the_lock_is_not_taken_shared_while_an_exclusive_test_waits(tmp_path):
     ctx = multiprocessing.get_context("fork")
     other = ctx.Process(target=time.sleep, args=(30,))  # the waiting worker's process
     other.start()
-    marker = tmp_path / f"exclusive-waits-{other.pid}"
+    marker = tmp_path / f"waits-{other.pid}"
     marker.touch()
     taken = threading.Event()
     lock = _RunLock(str(tmp_path))
-    taker = threading.Thread(target=lambda: (lock.acquire(fcntl.LOCK_SH), taken.set()))
+    taker = threading.Thread(target=lambda: (lock.acquire(SHARED), taken.set()))
     try:
         taker.start()
         assert not taken.wait(0.5)
@@ -66,3 +67,48 @@ def test_the_lock_is_not_taken_shared_while_an_exclusive_test_waits(tmp_path):
         other.join()
         taker.join(5)
     lock.release()
+
+
+def _take_in_a_thread(lock: _RunLock, mode: str) -> tuple[threading.Thread, threading.Event]:
+    taken = threading.Event()
+    thread = threading.Thread(target=lambda: (lock.acquire(mode), taken.set()), daemon=True)
+    thread.start()
+    return thread, taken
+
+
+@pytest.mark.parametrize(
+    "held, wanted, together",
+    [
+        (SHARED, SHARED, True), (QUIET, QUIET, True),
+        (SHARED, QUIET, False), (QUIET, SHARED, False),
+        (SHARED, EXCLUSIVE, False), (QUIET, EXCLUSIVE, False),
+        (EXCLUSIVE, SHARED, False), (EXCLUSIVE, QUIET, False), (EXCLUSIVE, EXCLUSIVE, False),
+    ],
+)  # fmt: skip
+def test_which_modes_run_together(tmp_path, held, wanted, together):
+    holder, taker = _RunLock(str(tmp_path)), _RunLock(str(tmp_path))
+    holder.acquire(held)
+    thread, taken = _take_in_a_thread(taker, wanted)
+    assert taken.wait(5 if together else 0.5) == together
+    holder.release()
+    assert taken.wait(5)  # once the holder lets go, it is the taker's
+    thread.join(5)
+    taker.release()
+
+
+def test_a_quiet_test_runs_beside_the_quiet_one_running_while_an_exclusive_one_waits(tmp_path):
+    """The quiet tests start together, and an exclusive one waits for all of them: a taker that
+    waited at the turnstile for its own lock would have held up the second quiet test."""
+    first, waiter, second = (_RunLock(str(tmp_path)) for _ in range(3))
+    first.acquire(QUIET)
+    exclusive_thread, exclusive_taken = _take_in_a_thread(waiter, EXCLUSIVE)
+    assert not exclusive_taken.wait(0.3)
+    quiet_thread, quiet_taken = _take_in_a_thread(second, QUIET)
+    assert quiet_taken.wait(5)
+    first.release()
+    assert not exclusive_taken.wait(0.3)  # the second quiet test still runs
+    second.release()
+    assert exclusive_taken.wait(5)
+    for thread in (exclusive_thread, quiet_thread):
+        thread.join(5)
+    waiter.release()
