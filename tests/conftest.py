@@ -35,10 +35,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import admin
+from harness import admin, kernels
 from harness.cluster import choose_bootstrap
 from harness.kafka import BROKER_JVM_OPTIONS_ENV, EmbeddedKafka
 
+assert kernels  # imported before any test module imports nbformat: see its note on jsonschema
 os.environ.setdefault(BROKER_JVM_OPTIONS_ENV, "-XX:TieredStopAtLevel=1")  # inherited by the workers
 
 # What tests leave for a person to look at (screenshots, fault tables): git-ignored, and each

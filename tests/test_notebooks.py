@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import json
 import os
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -167,3 +169,13 @@ def test_notebooks_run_from_the_notebooks_folder_with_their_defaults(from_notebo
     metrics = json.loads((results / "notebook-run" / "metrics.json").read_text())
     assert metrics["counts"]["lost"] == 0 and metrics["counts"]["sent"] == 300
     assert not stray_home, "a notebook made a second .harness/ in notebooks/"
+
+
+def test_running_notebooks_skips_jsonschemas_iri_parsers():
+    """harness/kernels.py keeps nbformat's jsonschema from building rfc3987_syntax's parsers
+    (1.2 CPU-s in every process that runs a notebook), in a process of the harness's own."""
+    code = ("import sys, harness.sweep, harness.report.render, papermill, nbconvert; "
+            "print(sys.modules.get('rfc3987_syntax', 'never imported'))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    assert out.stdout.strip() == "None", out.stdout
