@@ -52,7 +52,10 @@ START_LEAD_S = 0.5  # the start instant is this far ahead: every generator has i
 # average of ~13, a generator whose records show it sending all along (no gap over 0.14 s) went
 # unheard for 10 s, and its run failed as stalled.
 STALL_S = 30.0
-STOP_WAIT_S = 10.0  # after a failure: how long the others get to stop and hand back their part
+# After a failure: how long the others get to stop and hand back their part. They take a second
+# or less; in a full test run (load average ~13 on 2 cores) the live one of two had not handed
+# back its records 10 s after it was told to stop, and they were lost.
+STOP_WAIT_S = 30.0
 POLL_S = 0.2
 # An offset beyond this makes e2e latency (the consumer's clock minus a generator's) uncertain.
 CLOCK_UNCERTAIN_MS = 5.0
