@@ -19,7 +19,7 @@ from traitlets import default
 
 # jsonschema (imported by nbformat, so by papermill and nbconvert) builds rfc3987_syntax's IRI
 # parsers when it is imported: 1.2 CPU-s in every process that runs a notebook (`harness report`
-# took 6.9 CPU-s, 5.3 without), for an `iri` format that no notebook schema uses
+# on a finished sweep took 7.0 CPU-s, 5.0 without), for an `iri` format that no notebook schema uses
 # (python-jsonschema/jsonschema#1428). Marked absent here, before any of them is imported,
 # jsonschema leaves that one format unchecked.
 sys.modules.setdefault("rfc3987_syntax", None)

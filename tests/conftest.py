@@ -35,11 +35,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import admin, kernels
+import harness.kernels  # noqa: F401  before any test module imports nbformat: see its note on jsonschema
+from harness import admin
 from harness.cluster import choose_bootstrap
 from harness.kafka import BROKER_JVM_OPTIONS_ENV, EmbeddedKafka
 
-assert kernels  # imported before any test module imports nbformat: see its note on jsonschema
 os.environ.setdefault(BROKER_JVM_OPTIONS_ENV, "-XX:TieredStopAtLevel=1")  # inherited by the workers
 
 # What tests leave for a person to look at (screenshots, fault tables): git-ignored, and each
@@ -285,9 +285,9 @@ def pytest_collection_modifyitems(config, items) -> None:
         return
 
     def rank(item) -> tuple[int, int]:
-        module = item.path.stem
-        if _mode(item) != SHARED:
-            return (0, 0 if _mode(item) == QUIET else 1)
+        module, mode = item.path.stem, _mode(item)
+        if mode != SHARED:
+            return (0, 0 if mode == QUIET else 1)
         if module in LONG_MODULES:
             return (1, LONG_MODULES.index(module))
         return (2, 0)

@@ -19,6 +19,13 @@ def _hold(folder: str, mode: str, events, name: str, hold_s: float) -> None:
     lock.release()
 
 
+def _take_in_a_thread(lock: _RunLock, mode: str) -> tuple[threading.Thread, threading.Event]:
+    taken = threading.Event()
+    thread = threading.Thread(target=lambda: (lock.acquire(mode), taken.set()), daemon=True)
+    thread.start()
+    return thread, taken
+
+
 def test_exclusive_tests_waiting_are_not_overtaken_by_a_shared_one(tmp_path):
     """As it happened: a worker ends its exclusive tests and wants the lock shared for its next
     test at once, while two exclusive tests of other workers wait (one at the turnstile, one
@@ -54,11 +61,9 @@ def test_the_lock_is_not_taken_shared_while_an_exclusive_test_waits(tmp_path):
     other.start()
     marker = tmp_path / f"waits-{other.pid}"
     marker.touch()
-    taken = threading.Event()
     lock = _RunLock(str(tmp_path))
-    taker = threading.Thread(target=lambda: (lock.acquire(SHARED), taken.set()))
+    taker, taken = _take_in_a_thread(lock, SHARED)
     try:
-        taker.start()
         assert not taken.wait(0.5)
         marker.unlink()
         assert taken.wait(5)
@@ -67,13 +72,6 @@ def test_the_lock_is_not_taken_shared_while_an_exclusive_test_waits(tmp_path):
         other.join()
         taker.join(5)
     lock.release()
-
-
-def _take_in_a_thread(lock: _RunLock, mode: str) -> tuple[threading.Thread, threading.Event]:
-    taken = threading.Event()
-    thread = threading.Thread(target=lambda: (lock.acquire(mode), taken.set()), daemon=True)
-    thread.start()
-    return thread, taken
 
 
 @pytest.mark.parametrize(
